@@ -1,0 +1,1 @@
+//! The `ChatSDKDeployment` custom resource (group `chatsdk.io`, version `v1alpha1`).
