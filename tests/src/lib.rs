@@ -29,7 +29,10 @@ pub enum TestEnvError {
     )]
     NotRunning { path: PathBuf },
     #[error("the endpoints file {path} is unreadable: {source}")]
-    Malformed { path: PathBuf, source: serde_json::Error },
+    Malformed {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("kubeconfig of the test environment: {0}")]
     Kubeconfig(#[from] kube::config::KubeconfigError),
     #[error("Kubernetes client: {0}")]
@@ -59,8 +62,10 @@ impl TestEnv {
 
     pub fn load() -> Result<TestEnv, TestEnvError> {
         let path = endpoints_path();
-        let text = std::fs::read_to_string(&path).map_err(|_| TestEnvError::NotRunning { path: path.clone() })?;
-        let endpoints = serde_json::from_str(&text).map_err(|source| TestEnvError::Malformed { path, source })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|_| TestEnvError::NotRunning { path: path.clone() })?;
+        let endpoints =
+            serde_json::from_str(&text).map_err(|source| TestEnvError::Malformed { path, source })?;
         Ok(TestEnv { endpoints })
     }
 
@@ -87,12 +92,18 @@ impl TestEnv {
 
     /// Pool on the `chatsdk` database as its (non-superuser) owner, over TLS.
     pub async fn pg_pool(&self) -> Result<PgPool, TestEnvError> {
-        Ok(PgPoolOptions::new().max_connections(8).connect(&self.endpoints.postgres.url).await?)
+        Ok(PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&self.endpoints.postgres.url)
+            .await?)
     }
 
     /// Pool as the PostgreSQL superuser, over TLS.
     pub async fn pg_admin_pool(&self) -> Result<PgPool, TestEnvError> {
-        Ok(PgPoolOptions::new().max_connections(4).connect(&self.endpoints.postgres.admin_url).await?)
+        Ok(PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.endpoints.postgres.admin_url)
+            .await?)
     }
 
     /// AWS configuration that sends every SDK client to moto, as `AWS_ENDPOINT_URL` would.
@@ -122,13 +133,15 @@ impl TestEnv {
 }
 
 fn endpoints_path() -> PathBuf {
-    std::env::var_os(ENDPOINTS_VAR).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("target")
-            .join("testenv")
-            .join("endpoints.json")
-    })
+    std::env::var_os(ENDPOINTS_VAR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+                .join("testenv")
+                .join("endpoints.json")
+        })
 }
 
 /// A name unique to this test run, for namespaces, secrets and databases.
@@ -139,5 +152,9 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
-    format!("{prefix}-{:x}{:x}", std::process::id() % 0xfff, (nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed)) % 0xfffff)
+    format!(
+        "{prefix}-{:x}{:x}",
+        std::process::id() % 0xfff,
+        (nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed)) % 0xfffff
+    )
 }

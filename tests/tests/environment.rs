@@ -24,7 +24,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -56,7 +59,10 @@ async fn deployment_becomes_available_on_kwok_nodes_and_cascades_on_delete() {
         }
     }))
     .expect("deployment");
-    deployments.create(&PostParams::default(), &deployment).await.expect("create deployment");
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create deployment");
 
     // ReplicaSet (controller-manager) → pods bound to a node (scheduler) → Ready (kwok).
     eventually("2 available replicas", Duration::from_secs(90), || async {
@@ -64,26 +70,54 @@ async fn deployment_becomes_available_on_kwok_nodes_and_cascades_on_delete() {
         (d.status?.available_replicas? == 2).then_some(())
     })
     .await;
-    let pods = Api::<Pod>::namespaced(client.clone(), &ns).list(&ListParams::default()).await.expect("pods");
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("pods");
     assert_eq!(pods.items.len(), 2);
     let nodes = &TestEnv::get().endpoints.kubernetes.nodes;
     for pod in &pods.items {
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).expect("pod is scheduled");
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .expect("pod is scheduled");
         assert!(nodes.contains(&node), "pod on unexpected node {node}");
     }
 
     let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
-    assert_eq!(replicasets.list(&ListParams::default()).await.expect("rs").items.len(), 1);
+    assert_eq!(
+        replicasets
+            .list(&ListParams::default())
+            .await
+            .expect("rs")
+            .items
+            .len(),
+        1
+    );
     deployments
         .delete("web", &DeleteParams::background())
         .await
         .expect("delete deployment");
     // The garbage collector removes the ReplicaSet through its owner reference.
-    eventually("the ReplicaSet to be garbage-collected", Duration::from_secs(60), || async {
-        replicasets.list(&ListParams::default()).await.ok()?.items.is_empty().then_some(())
-    })
+    eventually(
+        "the ReplicaSet to be garbage-collected",
+        Duration::from_secs(60),
+        || async {
+            replicasets
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .is_empty()
+                .then_some(())
+        },
+    )
     .await;
-    Api::<Namespace>::all(client).delete(&ns, &DeleteParams::default()).await.expect("delete namespace");
+    Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .expect("delete namespace");
 }
 
 #[tokio::test]
@@ -92,15 +126,19 @@ async fn service_account_without_permissions_is_forbidden() {
     let admin = env.kube_client().await.expect("kube client");
     let ns = namespace(&admin, "smoke-rbac").await;
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &ns);
-    let account: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "nobody"}})).expect("sa");
-    accounts.create(&PostParams::default(), &account).await.expect("create service account");
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "nobody"}})).expect("sa");
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("create service account");
 
     // A real token from the TokenRequest API, signed by the API server's service-account key.
     let request = TokenRequest {
-        spec: TokenRequestSpec {
+        spec: Some(TokenRequestSpec {
             expiration_seconds: Some(600),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     };
     let token = accounts
@@ -109,7 +147,8 @@ async fn service_account_without_permissions_is_forbidden() {
         .expect("token request")
         .status
         .expect("token status")
-        .token;
+        .token
+        .expect("token issued");
 
     let as_nobody = env.kube_client_with_token(&token).await.expect("client");
     let err = Api::<Pod>::namespaced(as_nobody, &ns)
@@ -120,14 +159,19 @@ async fn service_account_without_permissions_is_forbidden() {
         kube::Error::Api(status) => {
             assert_eq!(status.code, 403, "authenticated but not authorized: {status:?}");
             assert!(
-                status.message.contains(&format!("system:serviceaccount:{ns}:nobody")),
+                status
+                    .message
+                    .contains(&format!("system:serviceaccount:{ns}:nobody")),
                 "the API server identified the token's account: {}",
                 status.message
             );
         }
         other => panic!("expected 403 Forbidden, got {other:?}"),
     }
-    Api::<Namespace>::all(admin).delete(&ns, &DeleteParams::default()).await.expect("delete namespace");
+    Api::<Namespace>::all(admin)
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .expect("delete namespace");
 }
 
 #[tokio::test]
@@ -142,23 +186,24 @@ async fn postgres_round_trip_over_tls_and_plaintext_refused() {
     assert!(ssl, "connection is encrypted");
     assert!(version.starts_with("TLS"), "TLS version {version}");
 
-    let table = unique_name("smoke").replace('-', "_");
-    sqlx::query(&format!("CREATE TABLE {table} (id int PRIMARY KEY, body text NOT NULL)"))
-        .execute(&pool)
+    // A temporary table lives on one connection: use the same one throughout.
+    let mut conn = pool.acquire().await.expect("connection");
+    sqlx::query("CREATE TEMP TABLE smoke (id int PRIMARY KEY, body text NOT NULL)")
+        .execute(&mut *conn)
         .await
         .expect("create table");
-    sqlx::query(&format!("INSERT INTO {table} VALUES ($1, $2)"))
+    sqlx::query("INSERT INTO smoke VALUES ($1, $2)")
         .bind(1)
         .bind("hello over TLS")
-        .execute(&pool)
+        .execute(&mut *conn)
         .await
         .expect("insert");
-    let body: String = sqlx::query_scalar(&format!("SELECT body FROM {table} WHERE id = 1"))
-        .fetch_one(&pool)
+    let body: String = sqlx::query_scalar("SELECT body FROM smoke WHERE id = $1")
+        .bind(1)
+        .fetch_one(&mut *conn)
         .await
         .expect("select");
     assert_eq!(body, "hello over TLS");
-    sqlx::query(&format!("DROP TABLE {table}")).execute(&pool).await.expect("drop");
 
     // The server's certificate verifies against the environment's CA.
     let pg = &env.endpoints.postgres;
@@ -166,10 +211,14 @@ async fn postgres_round_trip_over_tls_and_plaintext_refused() {
         "sslmode=require",
         &format!("sslmode=verify-full&sslrootcert={}", pg.ca_cert.display()),
     );
-    sqlx::PgPool::connect(&verify_full).await.expect("sslmode=verify-full");
+    sqlx::PgPool::connect(&verify_full)
+        .await
+        .expect("sslmode=verify-full");
 
     let plaintext = pg.url.replace("sslmode=require", "sslmode=disable");
-    let err = sqlx::PgPool::connect(&plaintext).await.expect_err("plaintext must be refused");
+    let err = sqlx::PgPool::connect(&plaintext)
+        .await
+        .expect_err("plaintext must be refused");
     let message = err.to_string();
     assert!(
         message.contains("no pg_hba.conf entry") && message.contains("no encryption"),
@@ -191,9 +240,17 @@ async fn secrets_manager_create_read_rotate() {
         .await
         .expect("create secret");
     let v1 = created.version_id().expect("version id").to_owned();
-    let read = client.get_secret_value().secret_id(&id).send().await.expect("get secret");
+    let read = client
+        .get_secret_value()
+        .secret_id(&id)
+        .send()
+        .await
+        .expect("get secret");
     assert_eq!(read.version_id(), Some(v1.as_str()));
-    assert_eq!(serde_json::from_str::<serde_json::Value>(read.secret_string().expect("string")).expect("json"), first);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(read.secret_string().expect("string")).expect("json"),
+        first
+    );
 
     let rotated = client
         .put_secret_value()
@@ -204,7 +261,12 @@ async fn secrets_manager_create_read_rotate() {
         .expect("rotate");
     let v2 = rotated.version_id().expect("version id").to_owned();
     assert_ne!(v1, v2, "rotation creates a new version");
-    let read = client.get_secret_value().secret_id(&id).send().await.expect("get rotated");
+    let read = client
+        .get_secret_value()
+        .secret_id(&id)
+        .send()
+        .await
+        .expect("get rotated");
     assert_eq!(read.version_id(), Some(v2.as_str()));
     assert!(read.secret_string().expect("string").contains("second"));
     let previous = client
@@ -250,7 +312,10 @@ async fn rds_create_and_describe_instance() {
     assert_eq!(instance.backup_retention_period(), Some(35));
     assert_eq!(instance.multi_az(), Some(true));
     assert_eq!(instance.publicly_accessible(), Some(false));
-    assert!(instance.endpoint().and_then(|e| e.address()).is_some(), "instance has an endpoint");
+    assert!(
+        instance.endpoint().and_then(|e| e.address()).is_some(),
+        "instance has an endpoint"
+    );
 }
 
 #[tokio::test]
@@ -281,7 +346,9 @@ async fn centrifugo_publish_then_read_history() {
         .json()
         .await
         .expect("history reply");
-    let publications = history["result"]["publications"].as_array().expect("publications");
+    let publications = history["result"]["publications"]
+        .as_array()
+        .expect("publications");
     assert_eq!(publications.len(), 1, "{history}");
     assert_eq!(publications[0]["data"], event);
 
@@ -298,8 +365,18 @@ async fn centrifugo_publish_then_read_history() {
 #[test]
 fn helm_runs() {
     let helm = &TestEnv::get().endpoints.tools.helm;
-    let out = std::process::Command::new(helm).args(["version", "--short"]).output().expect("run helm");
-    assert!(out.status.success(), "helm version failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(helm)
+        .args(["version", "--short"])
+        .output()
+        .expect("run helm");
+    assert!(
+        out.status.success(),
+        "helm version failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let version = String::from_utf8_lossy(&out.stdout);
-    assert!(version.starts_with("v4."), "helm 4 built from the module proxy: {version}");
+    assert!(
+        version.starts_with("v4."),
+        "helm 4 built from the module proxy: {version}"
+    );
 }

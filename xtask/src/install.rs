@@ -56,7 +56,10 @@ pub fn install_all() -> Result<Installed> {
     let centrifugo = build_go_module(
         "centrifugo",
         CENTRIFUGO_VERSION,
-        &format!("-X github.com/centrifugal/centrifugo/v5/internal/build.Version={}", &CENTRIFUGO_VERSION[1..]),
+        &format!(
+            "-X github.com/centrifugal/centrifugo/v5/internal/build.Version={}",
+            &CENTRIFUGO_VERSION[1..]
+        ),
     )?;
     let helm = go_install("helm", HELM_MODULE, "", HELM_VERSION)?;
     Ok(Installed {
@@ -143,7 +146,12 @@ fn build_go_module(name: &str, version: &str, version_ldflags: &str) -> Result<P
     eprintln!("building {name} {version} from the Go module proxy (the first build takes minutes)");
     let tmp = fresh_tmp_dir(&dir)?;
     run(go()
-        .args(["build", "-trimpath", &format!("-ldflags=-s -w {version_ldflags}"), "-o"])
+        .args([
+            "build",
+            "-trimpath",
+            &format!("-ldflags=-s -w {version_ldflags}"),
+            "-o",
+        ])
         .arg(format!("{}/", tmp.display()))
         .arg("tool")
         .current_dir(&module))?;
@@ -216,8 +224,8 @@ fn kwok_stages() -> Result<PathBuf> {
     ];
     let mut config = String::new();
     for stage in stages {
-        let text = fs::read_to_string(module.join(stage))
-            .with_context(|| format!("reading kwok stage {stage}"))?;
+        let text =
+            fs::read_to_string(module.join(stage)).with_context(|| format!("reading kwok stage {stage}"))?;
         config.push_str("---\n");
         config.push_str(&text);
         config.push('\n');

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, KeyPair, KeyUsagePurpose,
 };
 
 /// A certificate and its private key, written as PEM files.
@@ -53,9 +53,30 @@ pub fn generate(dir: &Path) -> Result<Pki> {
         "kubernetes.default.svc.cluster.local",
         "10.0.0.1",
     ];
-    let apiserver = issue(dir, "apiserver", &ca, &server_names, name("kube-apiserver", None), Usage::Server)?;
-    let admin = issue(dir, "admin", &ca, &[], name("chatsdk-testenv-admin", Some("system:masters")), Usage::Client)?;
-    let postgres = issue(dir, "postgres", &ca, &["127.0.0.1", "localhost"], name("postgres", None), Usage::Server)?;
+    let apiserver = issue(
+        dir,
+        "apiserver",
+        &ca,
+        &server_names,
+        name("kube-apiserver", None),
+        Usage::Server,
+    )?;
+    let admin = issue(
+        dir,
+        "admin",
+        &ca,
+        &[],
+        name("chatsdk-testenv-admin", Some("system:masters")),
+        Usage::Client,
+    )?;
+    let postgres = issue(
+        dir,
+        "postgres",
+        &ca,
+        &["127.0.0.1", "localhost"],
+        name("postgres", None),
+        Usage::Server,
+    )?;
 
     let service_account = KeyPair::generate()?;
     let service_account_key = dir.join("service-account.key");
@@ -89,7 +110,10 @@ fn issue(
     let names: Vec<String> = subject_alt_names.iter().map(|s| (*s).to_owned()).collect();
     let mut params = CertificateParams::new(names)?;
     params.distinguished_name = distinguished_name;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![match usage {
         Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
         Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,

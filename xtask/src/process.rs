@@ -31,7 +31,12 @@ impl Daemon {
         if self.is_running() {
             return Ok(());
         }
-        bail!("{} exited; last lines of {}:\n{}", self.name, self.log.display(), tail(&self.log, 30))
+        bail!(
+            "{} exited; last lines of {}:\n{}",
+            self.name,
+            self.log.display(),
+            tail(&self.log, 30)
+        )
     }
 }
 
@@ -112,7 +117,12 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// Polls `check` until it succeeds, failing early if `daemon` died.
-pub fn wait_for(daemon: &Daemon, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) -> Result<()> {
+pub fn wait_for(
+    daemon: &Daemon,
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> bool,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         daemon.ensure_running()?;

@@ -41,8 +41,18 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<Kubernete
         Command::new(&installed.etcd)
             .args(["--name", "testenv", "--data-dir"])
             .arg(dir.join("etcd"))
-            .args(["--listen-client-urls", &etcd_url, "--advertise-client-urls", &etcd_url])
-            .args(["--listen-peer-urls", &etcd_peer_url, "--initial-advertise-peer-urls", &etcd_peer_url])
+            .args([
+                "--listen-client-urls",
+                &etcd_url,
+                "--advertise-client-urls",
+                &etcd_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &etcd_peer_url,
+                "--initial-advertise-peer-urls",
+                &etcd_peer_url,
+            ])
             .args(["--initial-cluster", &format!("testenv={etcd_peer_url}")])
             .args(["--unsafe-no-fsync", "--log-level", "warn"]),
     )?;
@@ -66,9 +76,15 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<Kubernete
             .arg(flag("--tls-private-key-file", &pki.apiserver.key))
             .arg(flag("--client-ca-file", &pki.ca_cert))
             .args(["--authorization-mode", "RBAC"])
-            .args(["--service-account-issuer", "https://kubernetes.default.svc.cluster.local"])
+            .args([
+                "--service-account-issuer",
+                "https://kubernetes.default.svc.cluster.local",
+            ])
             .arg(flag("--service-account-key-file", &pki.service_account_pub))
-            .arg(flag("--service-account-signing-key-file", &pki.service_account_key))
+            .arg(flag(
+                "--service-account-signing-key-file",
+                &pki.service_account_key,
+            ))
             .args(["--service-cluster-ip-range", "10.0.0.0/24"])
             .arg(flag("--audit-policy-file", &audit_policy))
             .arg(flag("--audit-log-path", &audit_log))
@@ -83,13 +99,18 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<Kubernete
         cmd.arg("--kubeconfig").arg(&admin_kubeconfig).args(args);
         cmd
     };
-    process::wait_for(&apiserver, "kube-apiserver /readyz", Duration::from_secs(120), || {
-        kubectl(&["get", "--raw", "/readyz"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })?;
+    process::wait_for(
+        &apiserver,
+        "kube-apiserver /readyz",
+        Duration::from_secs(120),
+        || {
+            kubectl(&["get", "--raw", "/readyz"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        },
+    )?;
 
     let controller_manager = process::spawn(
         state,
@@ -98,8 +119,16 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<Kubernete
             .arg(flag("--kubeconfig", &admin_kubeconfig))
             .arg(flag("--authentication-kubeconfig", &admin_kubeconfig))
             .arg(flag("--authorization-kubeconfig", &admin_kubeconfig))
-            .args(["--bind-address", "127.0.0.1", "--secure-port", &process::free_port()?.to_string()])
-            .arg(flag("--service-account-private-key-file", &pki.service_account_key))
+            .args([
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                &process::free_port()?.to_string(),
+            ])
+            .arg(flag(
+                "--service-account-private-key-file",
+                &pki.service_account_key,
+            ))
             .arg(flag("--root-ca-file", &pki.ca_cert))
             .args(["--use-service-account-credentials", "--leader-elect=false"])
             .args(["--controllers", "*,-bootstrapsigner,-tokencleaner", "--v", "1"]),
@@ -111,7 +140,12 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<Kubernete
             .arg(flag("--kubeconfig", &admin_kubeconfig))
             .arg(flag("--authentication-kubeconfig", &admin_kubeconfig))
             .arg(flag("--authorization-kubeconfig", &admin_kubeconfig))
-            .args(["--bind-address", "127.0.0.1", "--secure-port", &process::free_port()?.to_string()])
+            .args([
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                &process::free_port()?.to_string(),
+            ])
             .args(["--leader-elect=false", "--v", "1"]),
     )?;
     let kwok = process::spawn(
@@ -120,31 +154,59 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<Kubernete
         Command::new(&installed.kwok)
             .arg(flag("--kubeconfig", &admin_kubeconfig))
             .arg(flag("--config", &installed.kwok_stages))
-            .args(["--manage-all-nodes=false", "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake"])
+            .args([
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector",
+                "kwok.x-k8s.io/node=fake",
+            ])
             .args(["--cidr", "10.0.1.1/24", "--node-ip", "10.0.0.100"])
             .args(["--node-lease-duration-seconds", "40"])
-            .args(["--server-address", &format!("127.0.0.1:{}", process::free_port()?)]),
+            .args([
+                "--server-address",
+                &format!("127.0.0.1:{}", process::free_port()?),
+            ]),
     )?;
 
     let nodes_file = dir.join("nodes.yaml");
-    fs::write(&nodes_file, NODES.iter().map(|n| node_manifest(n)).collect::<String>())?;
-    run(kubectl(&["apply", "--server-side", "-f"]).arg(&nodes_file).stdout(std::process::Stdio::null()))
-        .context("registering the kwok nodes")?;
+    fs::write(
+        &nodes_file,
+        NODES.iter().map(|n| node_manifest(n)).collect::<String>(),
+    )?;
+    run(kubectl(&["apply", "--server-side", "-f"])
+        .arg(&nodes_file)
+        .stdout(std::process::Stdio::null()))
+    .context("registering the kwok nodes")?;
     for node in NODES {
-        process::wait_for(&kwok, &format!("node {node} to be Ready"), Duration::from_secs(60), || {
-            kubectl(&["get", "node", node, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
+        process::wait_for(
+            &kwok,
+            &format!("node {node} to be Ready"),
+            Duration::from_secs(60),
+            || {
+                kubectl(&[
+                    "get",
+                    "node",
+                    node,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+                ])
                 .output()
                 .is_ok_and(|out| out.stdout == b"True")
-        })?;
+            },
+        )?;
     }
     // Pods need their namespace's `default` ServiceAccount: wait for the controller that makes it.
-    process::wait_for(&controller_manager, "the default ServiceAccount", Duration::from_secs(60), || {
-        kubectl(&["get", "serviceaccount", "default", "-n", "default"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })?;
+    process::wait_for(
+        &controller_manager,
+        "the default ServiceAccount",
+        Duration::from_secs(60),
+        || {
+            kubectl(&["get", "serviceaccount", "default", "-n", "default"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        },
+    )?;
     scheduler.ensure_running()?;
 
     Ok(KubernetesEndpoints {

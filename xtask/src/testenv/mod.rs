@@ -19,7 +19,10 @@ use crate::{install, paths, pki, process};
 /// Starts the environment, or reuses it when every part of a previous `up` still runs.
 pub fn up() -> Result<Endpoints> {
     if let Some(endpoints) = running()? {
-        eprintln!("test environment already running ({})", paths::endpoints_file().display());
+        eprintln!(
+            "test environment already running ({})",
+            paths::endpoints_file().display()
+        );
         return Ok(endpoints);
     }
     let installed = install::install_all()?;
@@ -111,12 +114,23 @@ pub fn status() -> Result<()> {
 pub fn print_usage(endpoints: &Endpoints) {
     let k = &endpoints.kubernetes;
     println!("ChatSDK test environment is running (all on 127.0.0.1):");
-    println!("  Kubernetes {}  {}   nodes: {}", k.version, k.server, k.nodes.join(", "));
+    println!(
+        "  Kubernetes {}  {}   nodes: {}",
+        k.version,
+        k.server,
+        k.nodes.join(", ")
+    );
     println!("    export KUBECONFIG={}", k.kubeconfig.display());
     println!("    {} get nodes", endpoints.tools.kubectl.display());
     println!("  PostgreSQL (TLS)   {}", endpoints.postgres.url);
-    println!("  AWS (moto)         AWS_ENDPOINT_URL={}", endpoints.aws.endpoint_url);
-    println!("  Centrifugo {}  {} (API key and token secret in the endpoints file)", endpoints.centrifugo.version, endpoints.centrifugo.url);
+    println!(
+        "  AWS (moto)         AWS_ENDPOINT_URL={}",
+        endpoints.aws.endpoint_url
+    );
+    println!(
+        "  Centrifugo {}  {} (API key and token secret in the endpoints file)",
+        endpoints.centrifugo.version, endpoints.centrifugo.url
+    );
     println!("  helm               {}", endpoints.tools.helm.display());
     println!("Endpoints file: {}", paths::endpoints_file().display());
     println!("Stop it with: cargo xtask testenv down");

@@ -40,7 +40,12 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<PostgresE
     run(Command::new(bin.join("initdb"))
         .arg("-D")
         .arg(&data)
-        .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256"])
+        .args([
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ])
         .args(["-E", "UTF8", "--no-locale", "--no-sync", "--pwfile"])
         .arg(&pwfile)
         .stdout(std::process::Stdio::null())
@@ -49,7 +54,10 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<PostgresE
     .context("initdb")?;
     fs::remove_file(&pwfile)?;
 
-    for (src, name, mode) in [(&pki.postgres.cert, "server.crt", 0o644), (&pki.postgres.key, "server.key", 0o600)] {
+    for (src, name, mode) in [
+        (&pki.postgres.cert, "server.crt", 0o644),
+        (&pki.postgres.key, "server.key", 0o600),
+    ] {
         let dst = data.join(name);
         fs::copy(src, &dst)?;
         fs::set_permissions(&dst, fs::Permissions::from_mode(mode))?;
@@ -83,7 +91,11 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<PostgresE
     let daemon = process::spawn(
         state,
         "postgres",
-        Command::new(bin.join("postgres")).arg("-D").arg(&data).uid(uid).gid(gid),
+        Command::new(bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .uid(uid)
+            .gid(gid),
     )?;
     let pg_isready = bin.join("pg_isready");
     process::wait_for(&daemon, "PostgreSQL", Duration::from_secs(60), || {
@@ -95,7 +107,17 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<PostgresE
     run(Command::new(bin.join("psql"))
         .arg("-h")
         .arg(&socket)
-        .args(["-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-q", "-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
         .arg("-c")
         .arg(format!("CREATE ROLE chatsdk LOGIN PASSWORD '{app_password}'"))
         .arg("-c")
@@ -114,7 +136,10 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<PostgresE
 
 fn append(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
-    fs::OpenOptions::new().append(true).open(path)?.write_all(text.as_bytes())?;
+    fs::OpenOptions::new()
+        .append(true)
+        .open(path)?
+        .write_all(text.as_bytes())?;
     Ok(())
 }
 
