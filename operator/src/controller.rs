@@ -1,0 +1,438 @@
+//! The kube-runtime Controller for ChatSDKDeployment.
+//!
+//! Children are watched through label-filtered reflectors whose caches double as the "live"
+//! side of the diff in [`crate::apply`], so a converged reconcile reads nothing from the API
+//! server and writes nothing. Secrets referenced by `existingSecret` are watched by metadata
+//! only, to trigger a reconcile when they change.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chatsdk_crds::ChatSDKDeployment;
+use chatsdk_crds::v1alpha1::ChatSDKDeploymentStatus;
+use futures::{Stream, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{info, warn};
+
+use crate::error::Error;
+use crate::labels::{self, names};
+use crate::resources::{self, ChildKind, Inputs, api_service, centrifugo, migration_job};
+use crate::secrets::{self, SecretReader};
+use crate::status::{self, Migration, Observed};
+use crate::telemetry::{KindLabels, Metrics, ResultLabels};
+use crate::{FIELD_MANAGER, apply};
+
+/// Where the operator looks for resources.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Watch one namespace only; `None` watches all.
+    pub namespace: Option<String>,
+}
+
+impl Scope {
+    fn api<K>(&self, client: &kube::Client) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+}
+
+/// Caches of every kind of child the operator manages.
+#[derive(Clone)]
+pub struct Stores {
+    secrets: Store<Secret>,
+    services: Store<Service>,
+    deployments: Store<Deployment>,
+    jobs: Store<Job>,
+    cronjobs: Store<CronJob>,
+    network_policies: Store<NetworkPolicy>,
+    pod_disruption_budgets: Store<PodDisruptionBudget>,
+    autoscalers: Store<HorizontalPodAutoscaler>,
+    ingresses: Store<Ingress>,
+}
+
+impl Stores {
+    fn live(&self, kind: ChildKind, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        fn get<K: Resource<DynamicType = ()> + Clone + Serialize>(s: &Store<K>, ns: &str, name: &str) -> Option<serde_json::Value> {
+            s.get(&ObjectRef::new(name).within(ns)).and_then(|o| serde_json::to_value(o.as_ref()).ok())
+        }
+        match kind {
+            ChildKind::Secret => get(&self.secrets, namespace, name),
+            ChildKind::Service => get(&self.services, namespace, name),
+            ChildKind::Deployment => get(&self.deployments, namespace, name),
+            ChildKind::Job => get(&self.jobs, namespace, name),
+            ChildKind::CronJob => get(&self.cronjobs, namespace, name),
+            ChildKind::NetworkPolicy => get(&self.network_policies, namespace, name),
+            ChildKind::PodDisruptionBudget => get(&self.pod_disruption_budgets, namespace, name),
+            ChildKind::HorizontalPodAutoscaler => get(&self.autoscalers, namespace, name),
+            ChildKind::Ingress => get(&self.ingresses, namespace, name),
+        }
+    }
+
+    /// Names of the children of `kind` whose controller is the resource with `uid`.
+    fn owned(&self, kind: ChildKind, uid: &str) -> Vec<String> {
+        fn owned<K: Resource<DynamicType = ()> + Clone>(s: &Store<K>, uid: &str) -> Vec<String> {
+            s.state()
+                .iter()
+                .filter(|o| o.owner_references().iter().any(|r| r.uid == uid && r.controller == Some(true)))
+                .map(|o| o.name_any())
+                .collect()
+        }
+        match kind {
+            ChildKind::Secret => owned(&self.secrets, uid),
+            ChildKind::Service => owned(&self.services, uid),
+            ChildKind::Deployment => owned(&self.deployments, uid),
+            ChildKind::Job => owned(&self.jobs, uid),
+            ChildKind::CronJob => owned(&self.cronjobs, uid),
+            ChildKind::NetworkPolicy => owned(&self.network_policies, uid),
+            ChildKind::PodDisruptionBudget => owned(&self.pod_disruption_budgets, uid),
+            ChildKind::HorizontalPodAutoscaler => owned(&self.autoscalers, uid),
+            ChildKind::Ingress => owned(&self.ingresses, uid),
+        }
+    }
+
+    /// Resolves once every cache has its initial list. The caches fill only while the
+    /// controller polls their streams, so this is awaited inside reconciles, not before.
+    async fn wait_until_ready(&self) {
+        let _ = futures::join!(
+            self.secrets.wait_until_ready(),
+            self.services.wait_until_ready(),
+            self.deployments.wait_until_ready(),
+            self.jobs.wait_until_ready(),
+            self.cronjobs.wait_until_ready(),
+            self.network_policies.wait_until_ready(),
+            self.pod_disruption_budgets.wait_until_ready(),
+            self.autoscalers.wait_until_ready(),
+            self.ingresses.wait_until_ready(),
+        );
+    }
+
+    fn typed<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>, ns: &str, name: &str) -> Option<K> {
+        store.get(&ObjectRef::new(name).within(ns)).map(|o| o.as_ref().clone())
+    }
+}
+
+/// Shared state of every reconcile.
+pub struct Context {
+    pub client: kube::Client,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    client: kube::Client,
+    scope: Scope,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let managed = watcher::Config::default().labels(labels::MANAGED_SELECTOR);
+    macro_rules! child {
+        ($kind:ty) => {
+            reflect::<$kind>(scope.api(&client), managed.clone())
+        };
+    }
+    let (secrets, secrets_stream) = child!(Secret);
+    let (services, services_stream) = child!(Service);
+    let (deployments, deployments_stream) = child!(Deployment);
+    let (jobs, jobs_stream) = child!(Job);
+    let (cronjobs, cronjobs_stream) = child!(CronJob);
+    let (network_policies, network_policies_stream) = child!(NetworkPolicy);
+    let (pod_disruption_budgets, pdb_stream) = child!(PodDisruptionBudget);
+    let (autoscalers, hpa_stream) = child!(HorizontalPodAutoscaler);
+    let (ingresses, ingresses_stream) = child!(Ingress);
+    let stores = Stores {
+        secrets,
+        services,
+        deployments,
+        jobs,
+        cronjobs,
+        network_policies,
+        pod_disruption_budgets,
+        autoscalers,
+        ingresses,
+    };
+
+    let controller = Controller::new(scope.api::<ChatSDKDeployment>(&client), watcher::Config::default());
+    let resources = controller.store();
+    // Secrets the user owns (existingSecret): metadata only, mapped to the resources naming them.
+    let referenced = watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+
+    let context = Arc::new(Context {
+        client: client.clone(),
+        stores: stores.clone(),
+        recorder: Recorder::new(client.clone(), Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        }),
+        metrics: metrics.clone(),
+    });
+
+    let ready_metrics = metrics.clone();
+    let ready_stores = stores.clone();
+    tokio::spawn(async move {
+        ready_stores.wait_until_ready().await;
+        ready_metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        info!("caches synced");
+    });
+
+    controller
+        .owns_stream(secrets_stream)
+        .owns_stream(services_stream)
+        .owns_stream(deployments_stream)
+        .owns_stream(jobs_stream)
+        .owns_stream(cronjobs_stream)
+        .owns_stream(network_policies_stream)
+        .owns_stream(pdb_stream)
+        .owns_stream(hpa_stream)
+        .owns_stream(ingresses_stream)
+        .watches_stream(referenced, move |secret| {
+            let namespace = secret.namespace();
+            let name = secret.name_any();
+            resources
+                .state()
+                .into_iter()
+                .filter(|cr| cr.namespace() == namespace && references(cr).contains(&name))
+                .map(|cr| ObjectRef::from_obj(cr.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                warn!(error = %err, "reconcile failed");
+            }
+        })
+        .await;
+}
+
+/// A reflector for `K`, and the stream of changed objects that triggers reconciles.
+fn reflect<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, config).default_backoff()).touched_objects();
+    (reader, stream)
+}
+
+/// Names of the Secrets in the resource's namespace that its spec references.
+fn references(cr: &ChatSDKDeployment) -> BTreeSet<String> {
+    let spec = &cr.spec;
+    let mut names = BTreeSet::new();
+    names.extend(spec.database.existing_secret.as_ref().map(|s| s.name.clone()));
+    for source in [
+        &spec.secrets.jwt_secret,
+        &spec.secrets.centrifugo_token_secret,
+        &spec.secrets.centrifugo_api_key,
+        &spec.secrets.admin_api_key,
+    ] {
+        names.extend(source.existing_secret.as_ref().map(|s| s.name.clone()));
+    }
+    if let Some(token) = spec.centrifugo.redis.as_ref().and_then(|r| r.auth_token.as_ref()) {
+        names.extend(token.existing_secret.as_ref().map(|s| s.name.clone()));
+    }
+    names
+}
+
+async fn reconcile(cr: Arc<ChatSDKDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_inner(&cr, &ctx).await;
+    ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    let label = if result.is_ok() { "ok" } else { "error" };
+    ctx.metrics.reconciles.get_or_create(&ResultLabels { result: label.into() }).inc();
+    result
+}
+
+async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action, Error> {
+    if cr.metadata.deletion_timestamp.is_some() {
+        // Owner references delete the children.
+        return Ok(Action::await_change());
+    }
+    // Reconciling before the caches are complete would re-apply children it cannot see.
+    ctx.stores.wait_until_ready().await;
+    let namespace = cr.namespace().ok_or(Error::NoNamespace)?;
+    let uid = cr.uid().ok_or(Error::NoNamespace)?;
+    let old_status = cr.status.clone().unwrap_or_default();
+
+    let resolved = secrets::resolve(cr, &SecretReader::new(ctx.client.clone(), &namespace)).await;
+    let resolved = match resolved {
+        Ok(resolved) => resolved,
+        Err(err) => {
+            // Keep every child as it is (the last good Secret included) and say why in status.
+            let observed = observe(cr, ctx, &namespace, Err((err.reason().into(), err.to_string())), migration_state(cr, ctx, &namespace));
+            let status = status::compute(cr, &observed, old_status.migrated_image.clone());
+            write_status(cr, ctx, &old_status, status).await?;
+            return Err(Error::Secrets(err));
+        }
+    };
+
+    let migration = migration_state(cr, ctx, &namespace);
+    if let Migration::Failed { image, message } = &migration {
+        warn!(name = %cr.name_any(), %image, %message, "migration failed");
+    }
+    let migrated_image = match &migration {
+        Migration::Done => Some(cr.spec.api.image.clone()),
+        _ => old_status.migrated_image.clone(),
+    };
+    let inputs = Inputs {
+        secret_data: resolved.data.clone(),
+        generated: resolved.generated.clone(),
+        migration_pending: !matches!(migration, Migration::Done),
+        api_image: migrated_image.clone(),
+    };
+
+    let desired = resources::desired(cr, &inputs)?;
+    for child in &desired {
+        let live = ctx.stores.live(child.kind, &namespace, &child.name);
+        if apply::apply(&ctx.client, &namespace, child, live.as_ref()).await? {
+            ctx.metrics.writes.get_or_create(&KindLabels { kind: format!("{:?}", child.kind) }).inc();
+            info!(name = %cr.name_any(), kind = ?child.kind, child = %child.name, "applied");
+        }
+    }
+    prune(cr, ctx, &namespace, &uid, &desired).await?;
+
+    let observed = observe(cr, ctx, &namespace, Ok(resolved.version), migration.clone());
+    let status = status::compute(cr, &observed, migrated_image);
+    let ready = status.phase == Some(chatsdk_crds::v1alpha1::Phase::Ready);
+    write_status(cr, ctx, &old_status, status).await?;
+    // Watches bring every change of a child; the periodic requeue only catches what nothing
+    // announces (e.g. a CronJob's last run).
+    Ok(Action::requeue(if ready { Duration::from_secs(300) } else { Duration::from_secs(30) }))
+}
+
+/// Deletes children this resource owns that are no longer desired (a disabled Ingress, HPA, …).
+/// Jobs are left to their TTL, so a finished migration keeps its logs for a while.
+async fn prune(
+    cr: &ChatSDKDeployment,
+    ctx: &Context,
+    namespace: &str,
+    uid: &str,
+    desired: &[resources::Child],
+) -> Result<(), Error> {
+    for kind in ChildKind::ALL {
+        if kind == ChildKind::Job {
+            continue;
+        }
+        for name in ctx.stores.owned(kind, uid) {
+            if !desired.iter().any(|c| c.kind == kind && c.name == name) {
+                apply::delete(&ctx.client, namespace, kind, &name).await?;
+                ctx.metrics.writes.get_or_create(&KindLabels { kind: format!("{kind:?}") }).inc();
+                info!(name = %cr.name_any(), ?kind, child = %name, "deleted (no longer desired)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// State of the migration for the spec's image, from status and the Job cache.
+fn migration_state(cr: &ChatSDKDeployment, ctx: &Context, namespace: &str) -> Migration {
+    let image = cr.spec.api.image.clone();
+    if cr.status.as_ref().and_then(|s| s.migrated_image.as_deref()) == Some(image.as_str()) {
+        return Migration::Done;
+    }
+    let job = Stores::typed(&ctx.stores.jobs, namespace, &names::migration(cr, &image));
+    let conditions = job.and_then(|j| j.status).and_then(|s| s.conditions).unwrap_or_default();
+    let has = |type_: &str| conditions.iter().any(|c| c.type_ == type_ && c.status == "True");
+    if has("Complete") {
+        Migration::Done
+    } else if has("Failed") {
+        let message = conditions
+            .iter()
+            .find(|c| c.type_ == "Failed")
+            .and_then(|c| c.message.clone())
+            .unwrap_or_else(|| "the Job failed".into());
+        Migration::Failed { image, message }
+    } else {
+        Migration::Running { image }
+    }
+}
+
+fn observe(
+    cr: &ChatSDKDeployment,
+    ctx: &Context,
+    namespace: &str,
+    secrets: Result<String, (String, String)>,
+    migration: Migration,
+) -> Observed {
+    let stores = &ctx.stores;
+    let uid = cr.uid().unwrap_or_default();
+    Observed {
+        secrets,
+        migration,
+        api: Stores::typed(&stores.deployments, namespace, &names::api(cr)),
+        centrifugo: Stores::typed(&stores.deployments, namespace, &names::centrifugo(cr)),
+        retention: Stores::typed(&stores.cronjobs, namespace, &names::retention(cr)),
+        network_policies: stores.owned(ChildKind::NetworkPolicy, &uid).len(),
+        api_endpoint: api_service::endpoint(cr),
+        centrifugo_endpoint: centrifugo::endpoint(cr),
+    }
+}
+
+/// Patches the status only when it differs, and records an Event for each condition change.
+async fn write_status(
+    cr: &ChatSDKDeployment,
+    ctx: &Context,
+    old: &ChatSDKDeploymentStatus,
+    new: ChatSDKDeploymentStatus,
+) -> Result<(), Error> {
+    if cr.status.as_ref() == Some(&new) {
+        return Ok(());
+    }
+    for condition in status::changed(&old.conditions, &new.conditions) {
+        let type_ = if condition.status == "True" || condition.reason == "Disabled" || condition.reason == "NotChecked" {
+            EventType::Normal
+        } else if matches!(condition.reason.as_str(), "Progressing" | "Pending" | "WaitingForMigration") {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        let event = Event {
+            type_,
+            reason: condition.reason.clone(),
+            note: Some(format!("{}={}: {}", condition.type_, condition.status, condition.message)),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(err) = ctx.recorder.publish(&event, &cr.object_ref(&())).await {
+            warn!(error = %err, "publishing an event failed");
+        }
+    }
+    let api: Api<ChatSDKDeployment> = Api::namespaced(ctx.client.clone(), &cr.namespace().unwrap_or_default());
+    let patch = serde_json::json!({"status": new});
+    api.patch_status(&cr.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(Error::Kube)?;
+    ctx.metrics.writes.get_or_create(&KindLabels { kind: "Status".into() }).inc();
+    Ok(())
+}
+
+fn error_policy(cr: Arc<ChatSDKDeployment>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(name = %cr.name_any(), namespace = ?cr.namespace(), %error, "reconcile error; will retry");
+    Action::requeue(error.retry_after())
+}
+
+pub use migration_job::IMAGE_ANNOTATION;
