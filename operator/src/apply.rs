@@ -10,7 +10,12 @@ use crate::error::Error;
 use crate::resources::{Child, ChildKind};
 
 /// Applies `child` unless `live` already has every field it sets; returns whether it wrote.
-pub async fn apply(client: &kube::Client, namespace: &str, child: &Child, live: Option<&Value>) -> Result<bool, Error> {
+pub async fn apply(
+    client: &kube::Client,
+    namespace: &str,
+    child: &Child,
+    live: Option<&Value>,
+) -> Result<bool, Error> {
     if live.is_some_and(|live| is_subset(&child.manifest, live)) {
         return Ok(false);
     }
@@ -22,13 +27,23 @@ pub async fn apply(client: &kube::Client, namespace: &str, child: &Child, live: 
         }
         let object: DynamicObject =
             serde_json::from_value(child.manifest.clone()).map_err(|e| Error::Serialize("job", e))?;
-        api.create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() }, &object)
-            .await
-            .map(|_| ())
+        api.create(
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PostParams::default()
+            },
+            &object,
+        )
+        .await
+        .map(|_| ())
     } else {
-        api.patch(&child.name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&child.manifest))
-            .await
-            .map(|_| ())
+        api.patch(
+            &child.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&child.manifest),
+        )
+        .await
+        .map(|_| ())
     };
     result.map_err(|source| Error::Apply {
         kind: format!("{:?}", child.kind),
@@ -38,7 +53,12 @@ pub async fn apply(client: &kube::Client, namespace: &str, child: &Child, live: 
     Ok(true)
 }
 
-pub async fn delete(client: &kube::Client, namespace: &str, kind: ChildKind, name: &str) -> Result<(), Error> {
+pub async fn delete(
+    client: &kube::Client,
+    namespace: &str,
+    kind: ChildKind,
+    name: &str,
+) -> Result<(), Error> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &kind.api_resource());
     match api.delete(name, &DeleteParams::background()).await {
         Ok(_) => Ok(()),
@@ -60,7 +80,9 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
             Some(lv) => is_subset(dv, lv),
             None => is_empty(dv),
         }),
-        (Value::Array(d), Value::Array(l)) => d.len() == l.len() && d.iter().zip(l).all(|(d, l)| is_subset(d, l)),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(d, l)| is_subset(d, l))
+        }
         (d, l) => d == l || (is_empty(d) && is_empty(l)),
     }
 }
@@ -82,7 +104,8 @@ mod tests {
 
     #[test]
     fn defaults_added_by_the_server_do_not_count_as_drift() {
-        let desired = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "api"}]}}}});
+        let desired =
+            json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "api"}]}}}});
         let live = json!({"spec": {"replicas": 2, "progressDeadlineSeconds": 600,
             "template": {"spec": {"containers": [{"name": "api", "terminationMessagePath": "/dev/termination-log"}]}}},
             "status": {"replicas": 2}});
@@ -92,14 +115,23 @@ mod tests {
     #[test]
     fn changed_values_and_list_lengths_are_drift() {
         let desired = json!({"spec": {"replicas": 2, "ports": [{"port": 80}]}});
-        assert!(!is_subset(&desired, &json!({"spec": {"replicas": 3, "ports": [{"port": 80}]}})));
-        assert!(!is_subset(&desired, &json!({"spec": {"replicas": 2, "ports": [{"port": 80}, {"port": 81}]}})));
+        assert!(!is_subset(
+            &desired,
+            &json!({"spec": {"replicas": 3, "ports": [{"port": 80}]}})
+        ));
+        assert!(!is_subset(
+            &desired,
+            &json!({"spec": {"replicas": 2, "ports": [{"port": 80}, {"port": 81}]}})
+        ));
         assert!(!is_subset(&desired, &json!({"spec": {"replicas": 2}})));
     }
 
     #[test]
     fn empty_lists_match_absent_fields() {
         assert!(is_subset(&json!({"spec": {"ingress": []}}), &json!({"spec": {}})));
-        assert!(!is_subset(&json!({"spec": {"ingress": [{}]}}), &json!({"spec": {}})));
+        assert!(!is_subset(
+            &json!({"spec": {"ingress": [{}]}}),
+            &json!({"spec": {}})
+        ));
     }
 }

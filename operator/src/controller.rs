@@ -20,15 +20,15 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::error::Error;
 use crate::labels::{self, names};
@@ -73,8 +73,13 @@ pub struct Stores {
 
 impl Stores {
     fn live(&self, kind: ChildKind, namespace: &str, name: &str) -> Option<serde_json::Value> {
-        fn get<K: Resource<DynamicType = ()> + Clone + Serialize>(s: &Store<K>, ns: &str, name: &str) -> Option<serde_json::Value> {
-            s.get(&ObjectRef::new(name).within(ns)).and_then(|o| serde_json::to_value(o.as_ref()).ok())
+        fn get<K: Resource<DynamicType = ()> + Clone + Serialize>(
+            s: &Store<K>,
+            ns: &str,
+            name: &str,
+        ) -> Option<serde_json::Value> {
+            s.get(&ObjectRef::new(name).within(ns))
+                .and_then(|o| serde_json::to_value(o.as_ref()).ok())
         }
         match kind {
             ChildKind::Secret => get(&self.secrets, namespace, name),
@@ -94,7 +99,11 @@ impl Stores {
         fn owned<K: Resource<DynamicType = ()> + Clone>(s: &Store<K>, uid: &str) -> Vec<String> {
             s.state()
                 .iter()
-                .filter(|o| o.owner_references().iter().any(|r| r.uid == uid && r.controller == Some(true)))
+                .filter(|o| {
+                    o.owner_references()
+                        .iter()
+                        .any(|r| r.uid == uid && r.controller == Some(true))
+                })
                 .map(|o| o.name_any())
                 .collect()
         }
@@ -111,8 +120,7 @@ impl Stores {
         }
     }
 
-    /// Resolves once every cache has its initial list. The caches fill only while the
-    /// controller polls their streams, so this is awaited inside reconciles, not before.
+    /// Resolves once every cache has its initial list.
     async fn wait_until_ready(&self) {
         let _ = futures::join!(
             self.secrets.wait_until_ready(),
@@ -128,7 +136,9 @@ impl Stores {
     }
 
     fn typed<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>, ns: &str, name: &str) -> Option<K> {
-        store.get(&ObjectRef::new(name).within(ns)).map(|o| o.as_ref().clone())
+        store
+            .get(&ObjectRef::new(name).within(ns))
+            .map(|o| o.as_ref().clone())
     }
 }
 
@@ -174,20 +184,29 @@ pub async fn run(
         ingresses,
     };
 
-    let controller = Controller::new(scope.api::<ChatSDKDeployment>(&client), watcher::Config::default());
+    let controller = Controller::new(
+        scope.api::<ChatSDKDeployment>(&client),
+        watcher::Config::default(),
+    );
     let resources = controller.store();
     // Secrets the user owns (existingSecret): metadata only, mapped to the resources naming them.
-    let referenced = watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default())
-        .default_backoff()
-        .touched_objects();
+    let referenced = watcher(
+        scope.api::<PartialObjectMeta<Secret>>(&client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
 
     let context = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
-        recorder: Recorder::new(client.clone(), Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
-        }),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: FIELD_MANAGER.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        ),
         metrics: metrics.clone(),
     });
 
@@ -195,7 +214,9 @@ pub async fn run(
     let ready_stores = stores.clone();
     tokio::spawn(async move {
         ready_stores.wait_until_ready().await;
-        ready_metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        ready_metrics
+            .ready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         info!("caches synced");
     });
 
@@ -230,7 +251,10 @@ pub async fn run(
 }
 
 /// A reflector for `K`, and the stream of changed objects that triggers reconciles.
-fn reflect<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
@@ -260,10 +284,17 @@ fn references(cr: &ChatSDKDeployment) -> BTreeSet<String> {
 
 async fn reconcile(cr: Arc<ChatSDKDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    debug!(name = %cr.name_any(), generation = ?cr.metadata.generation, "reconciling");
     let result = reconcile_inner(&cr, &ctx).await;
-    ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    debug!(name = %cr.name_any(), ok = result.is_ok(), elapsed = ?started.elapsed(), "reconciled");
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
     let label = if result.is_ok() { "ok" } else { "error" };
-    ctx.metrics.reconciles.get_or_create(&ResultLabels { result: label.into() }).inc();
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels { result: label.into() })
+        .inc();
     result
 }
 
@@ -272,8 +303,12 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
         // Owner references delete the children.
         return Ok(Action::await_change());
     }
-    // Reconciling before the caches are complete would re-apply children it cannot see.
-    ctx.stores.wait_until_ready().await;
+    // Reconciling before the caches are complete would re-apply children it cannot see. The
+    // caches fill while the controller polls their streams, so this checks rather than waits.
+    if !ctx.metrics.ready.load(std::sync::atomic::Ordering::Relaxed) {
+        debug!(name = %cr.name_any(), "caches not synced yet; retrying shortly");
+        return Ok(Action::requeue(Duration::from_millis(500)));
+    }
     let namespace = cr.namespace().ok_or(Error::NoNamespace)?;
     let uid = cr.uid().ok_or(Error::NoNamespace)?;
     let old_status = cr.status.clone().unwrap_or_default();
@@ -283,7 +318,13 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
         Ok(resolved) => resolved,
         Err(err) => {
             // Keep every child as it is (the last good Secret included) and say why in status.
-            let observed = observe(cr, ctx, &namespace, Err((err.reason().into(), err.to_string())), migration_state(cr, ctx, &namespace));
+            let observed = observe(
+                cr,
+                ctx,
+                &namespace,
+                Err((err.reason().into(), err.to_string())),
+                migration_state(cr, ctx, &namespace),
+            );
             let status = status::compute(cr, &observed, old_status.migrated_image.clone());
             write_status(cr, ctx, &old_status, status).await?;
             return Err(Error::Secrets(err));
@@ -309,7 +350,12 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
     for child in &desired {
         let live = ctx.stores.live(child.kind, &namespace, &child.name);
         if apply::apply(&ctx.client, &namespace, child, live.as_ref()).await? {
-            ctx.metrics.writes.get_or_create(&KindLabels { kind: format!("{:?}", child.kind) }).inc();
+            ctx.metrics
+                .writes
+                .get_or_create(&KindLabels {
+                    kind: format!("{:?}", child.kind),
+                })
+                .inc();
             info!(name = %cr.name_any(), kind = ?child.kind, child = %child.name, "applied");
         }
     }
@@ -321,7 +367,11 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
     write_status(cr, ctx, &old_status, status).await?;
     // Watches bring every change of a child; the periodic requeue only catches what nothing
     // announces (e.g. a CronJob's last run).
-    Ok(Action::requeue(if ready { Duration::from_secs(300) } else { Duration::from_secs(30) }))
+    Ok(Action::requeue(if ready {
+        Duration::from_secs(300)
+    } else {
+        Duration::from_secs(30)
+    }))
 }
 
 /// Deletes children this resource owns that are no longer desired (a disabled Ingress, HPA, …).
@@ -340,7 +390,12 @@ async fn prune(
         for name in ctx.stores.owned(kind, uid) {
             if !desired.iter().any(|c| c.kind == kind && c.name == name) {
                 apply::delete(&ctx.client, namespace, kind, &name).await?;
-                ctx.metrics.writes.get_or_create(&KindLabels { kind: format!("{kind:?}") }).inc();
+                ctx.metrics
+                    .writes
+                    .get_or_create(&KindLabels {
+                        kind: format!("{kind:?}"),
+                    })
+                    .inc();
                 info!(name = %cr.name_any(), ?kind, child = %name, "deleted (no longer desired)");
             }
         }
@@ -355,7 +410,10 @@ fn migration_state(cr: &ChatSDKDeployment, ctx: &Context, namespace: &str) -> Mi
         return Migration::Done;
     }
     let job = Stores::typed(&ctx.stores.jobs, namespace, &names::migration(cr, &image));
-    let conditions = job.and_then(|j| j.status).and_then(|s| s.conditions).unwrap_or_default();
+    let conditions = job
+        .and_then(|j| j.status)
+        .and_then(|s| s.conditions)
+        .unwrap_or_default();
     let has = |type_: &str| conditions.iter().any(|c| c.type_ == type_ && c.status == "True");
     if has("Complete") {
         Migration::Done
@@ -403,9 +461,13 @@ async fn write_status(
         return Ok(());
     }
     for condition in status::changed(&old.conditions, &new.conditions) {
-        let type_ = if condition.status == "True" || condition.reason == "Disabled" || condition.reason == "NotChecked" {
-            EventType::Normal
-        } else if matches!(condition.reason.as_str(), "Progressing" | "Pending" | "WaitingForMigration") {
+        // Warnings are for what needs a person; progress and disabled parts are normal.
+        let normal = condition.status == "True"
+            || matches!(
+                condition.reason.as_str(),
+                "Disabled" | "NotChecked" | "Progressing" | "Pending" | "WaitingForMigration"
+            );
+        let type_ = if normal {
             EventType::Normal
         } else {
             EventType::Warning
@@ -413,7 +475,10 @@ async fn write_status(
         let event = Event {
             type_,
             reason: condition.reason.clone(),
-            note: Some(format!("{}={}: {}", condition.type_, condition.status, condition.message)),
+            note: Some(format!(
+                "{}={}: {}",
+                condition.type_, condition.status, condition.message
+            )),
             action: "Reconcile".into(),
             secondary: None,
         };
@@ -421,12 +486,18 @@ async fn write_status(
             warn!(error = %err, "publishing an event failed");
         }
     }
-    let api: Api<ChatSDKDeployment> = Api::namespaced(ctx.client.clone(), &cr.namespace().unwrap_or_default());
+    let api: Api<ChatSDKDeployment> =
+        Api::namespaced(ctx.client.clone(), &cr.namespace().unwrap_or_default());
     let patch = serde_json::json!({"status": new});
     api.patch_status(&cr.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(Error::Kube)?;
-    ctx.metrics.writes.get_or_create(&KindLabels { kind: "Status".into() }).inc();
+    ctx.metrics
+        .writes
+        .get_or_create(&KindLabels {
+            kind: "Status".into(),
+        })
+        .inc();
     Ok(())
 }
 

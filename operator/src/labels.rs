@@ -65,7 +65,10 @@ pub fn selector(cr: &ChatSDKDeployment, component: Component) -> BTreeMap<String
 
 /// Selects every pod of the instance, whatever its component.
 pub fn instance_selector(cr: &ChatSDKDeployment) -> BTreeMap<String, String> {
-    BTreeMap::from([(LABEL_NAME.into(), "chatsdk".into()), (LABEL_INSTANCE.into(), cr.name_any())])
+    BTreeMap::from([
+        (LABEL_NAME.into(), "chatsdk".into()),
+        (LABEL_INSTANCE.into(), cr.name_any()),
+    ])
 }
 
 /// Child object names, all derived from the resource's name.
@@ -94,6 +97,10 @@ pub mod names {
     }
     /// One migration Job per image: Jobs are immutable, and the name records what ran.
     pub fn migration(cr: &ChatSDKDeployment, image: &str) -> String {
-        format!("{}-migrate-{}", cr.name_any(), &crate::resources::fingerprint(image.as_bytes())[..10])
+        format!(
+            "{}-migrate-{}",
+            cr.name_any(),
+            &crate::resources::fingerprint(image.as_bytes())[..10]
+        )
     }
 }

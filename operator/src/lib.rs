@@ -15,9 +15,9 @@ pub mod labels;
 pub mod render;
 pub mod resources;
 pub mod secrets;
-pub mod validate;
 pub mod status;
 pub mod telemetry;
+pub mod validate;
 
 pub use error::Error;
 

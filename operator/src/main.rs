@@ -78,7 +78,15 @@ async fn main() -> Result<()> {
 
 async fn run(args: RunArgs) -> Result<()> {
     telemetry::init_logging();
-    let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+    let mut config = kube::Config::infer()
+        .await
+        .context("loading the Kubernetes client configuration")?;
+    // Named in the API server's audit log, so its requests can be told from everyone else's.
+    config.headers.push((
+        axum::http::header::USER_AGENT,
+        axum::http::HeaderValue::from_static(concat!("chatsdk-operator/", env!("CARGO_PKG_VERSION"))),
+    ));
+    let client = kube::Client::try_from(config).context("connecting to Kubernetes")?;
     let metrics = Arc::new(Metrics::default());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn({
@@ -96,7 +104,9 @@ async fn run(args: RunArgs) -> Result<()> {
         let _ = shutdown_tx.send(true);
     });
 
-    let scope = Scope { namespace: args.namespace };
+    let scope = Scope {
+        namespace: args.namespace,
+    };
     if !args.leader_election {
         controller::run(client, scope, metrics, stopped(shutdown_rx)).await;
         return Ok(());

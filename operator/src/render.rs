@@ -45,12 +45,26 @@ fn placeholder_inputs(cr: &ChatSDKDeployment) -> Inputs {
     let spec = &cr.spec;
     let mut data = BTreeMap::new();
     let source = match (&spec.database.existing_secret, &spec.database.secrets_manager) {
-        (Some(s), _) => format!("Secret {} key {}, sslmode={}", s.name, s.key, spec.database.ssl_mode.as_str()),
-        (None, Some(s)) => format!("Secrets Manager {}, sslmode={}", s.secret_id, spec.database.ssl_mode.as_str()),
+        (Some(s), _) => format!(
+            "Secret {} key {}, sslmode={}",
+            s.name,
+            s.key,
+            spec.database.ssl_mode.as_str()
+        ),
+        (None, Some(s)) => format!(
+            "Secrets Manager {}, sslmode={}",
+            s.secret_id,
+            spec.database.ssl_mode.as_str()
+        ),
         (None, None) => "none".into(),
     };
     data.insert(keys::DATABASE_URL.to_owned(), format!("<redacted: {source}>"));
-    for key in [keys::JWT_SECRET, keys::CENTRIFUGO_TOKEN_SECRET, keys::CENTRIFUGO_API_KEY, keys::ADMIN_API_KEY] {
+    for key in [
+        keys::JWT_SECRET,
+        keys::CENTRIFUGO_TOKEN_SECRET,
+        keys::CENTRIFUGO_API_KEY,
+        keys::ADMIN_API_KEY,
+    ] {
         data.insert(key.to_owned(), "<redacted>".into());
     }
     if spec.centrifugo.redis.is_some() {
@@ -63,4 +77,3 @@ fn placeholder_inputs(cr: &ChatSDKDeployment) -> Inputs {
         api_image: Some(spec.api.image.clone()),
     }
 }
-

@@ -27,7 +27,11 @@ pub enum SecretsError {
     #[error("Secret {name} (referenced by {field}) does not exist")]
     SecretNotFound { field: String, name: String },
     #[error("Secret {name} has no key {key} (referenced by {field})")]
-    KeyMissing { field: String, name: String, key: String },
+    KeyMissing {
+        field: String,
+        name: String,
+        key: String,
+    },
     #[error("{field}: the value in Secret {name} key {key} is not a PostgreSQL URL: {reason}")]
     InvalidDatabaseUrl {
         field: String,
@@ -92,7 +96,13 @@ impl SecretReader {
 pub async fn resolve(cr: &ChatSDKDeployment, reader: &SecretReader) -> Result<Resolved, SecretsError> {
     let spec = &cr.spec;
     let mut versions = Vec::new();
-    let mut read = |secret: &Secret| versions.push(format!("{}={}", secret.name_any(), secret.resource_version().unwrap_or_default()));
+    let mut read = |secret: &Secret| {
+        versions.push(format!(
+            "{}={}",
+            secret.name_any(),
+            secret.resource_version().unwrap_or_default()
+        ))
+    };
 
     let generated_name = crate::labels::names::generated_secret(cr);
     let mut generated = match reader.get(&generated_name).await? {
@@ -104,21 +114,26 @@ pub async fn resolve(cr: &ChatSDKDeployment, reader: &SecretReader) -> Result<Re
     let database_url = match (&spec.database.existing_secret, &spec.database.secrets_manager) {
         (Some(source), _) => {
             let field = "spec.database.existingSecret";
-            let secret = reader.get(&source.name).await?.ok_or_else(|| SecretsError::SecretNotFound {
-                field: field.into(),
-                name: source.name.clone(),
-            })?;
+            let secret = reader
+                .get(&source.name)
+                .await?
+                .ok_or_else(|| SecretsError::SecretNotFound {
+                    field: field.into(),
+                    name: source.name.clone(),
+                })?;
             read(&secret);
             let url = value(&secret, &source.key).ok_or_else(|| SecretsError::KeyMissing {
                 field: field.into(),
                 name: source.name.clone(),
                 key: source.key.clone(),
             })?;
-            with_ssl_mode(&url, spec.database.ssl_mode).map_err(|reason| SecretsError::InvalidDatabaseUrl {
-                field: field.into(),
-                name: source.name.clone(),
-                key: source.key.clone(),
-                reason,
+            with_ssl_mode(&url, spec.database.ssl_mode).map_err(|reason| {
+                SecretsError::InvalidDatabaseUrl {
+                    field: field.into(),
+                    name: source.name.clone(),
+                    key: source.key.clone(),
+                    reason,
+                }
             })?
         }
         (None, _) => {
@@ -130,18 +145,38 @@ pub async fn resolve(cr: &ChatSDKDeployment, reader: &SecretReader) -> Result<Re
     data.insert(keys::DATABASE_URL.to_owned(), database_url);
 
     let sources: [(&str, &str, &SecretSource); 4] = [
-        (keys::JWT_SECRET, "spec.secrets.jwtSecret", &spec.secrets.jwt_secret),
-        (keys::CENTRIFUGO_TOKEN_SECRET, "spec.secrets.centrifugoTokenSecret", &spec.secrets.centrifugo_token_secret),
-        (keys::CENTRIFUGO_API_KEY, "spec.secrets.centrifugoApiKey", &spec.secrets.centrifugo_api_key),
-        (keys::ADMIN_API_KEY, "spec.secrets.adminApiKey", &spec.secrets.admin_api_key),
+        (
+            keys::JWT_SECRET,
+            "spec.secrets.jwtSecret",
+            &spec.secrets.jwt_secret,
+        ),
+        (
+            keys::CENTRIFUGO_TOKEN_SECRET,
+            "spec.secrets.centrifugoTokenSecret",
+            &spec.secrets.centrifugo_token_secret,
+        ),
+        (
+            keys::CENTRIFUGO_API_KEY,
+            "spec.secrets.centrifugoApiKey",
+            &spec.secrets.centrifugo_api_key,
+        ),
+        (
+            keys::ADMIN_API_KEY,
+            "spec.secrets.adminApiKey",
+            &spec.secrets.admin_api_key,
+        ),
     ];
     for (key, field, source) in sources {
         let value = match (&source.existing_secret, &source.secrets_manager) {
             (Some(existing), _) => {
-                let secret = reader.get(&existing.name).await?.ok_or_else(|| SecretsError::SecretNotFound {
-                    field: field.into(),
-                    name: existing.name.clone(),
-                })?;
+                let secret =
+                    reader
+                        .get(&existing.name)
+                        .await?
+                        .ok_or_else(|| SecretsError::SecretNotFound {
+                            field: field.into(),
+                            name: existing.name.clone(),
+                        })?;
                 read(&secret);
                 value(&secret, &existing.key).ok_or_else(|| SecretsError::KeyMissing {
                     field: field.into(),
@@ -159,16 +194,22 @@ pub async fn resolve(cr: &ChatSDKDeployment, reader: &SecretReader) -> Result<Re
         let field = "spec.centrifugo.redis.authToken";
         let token = match redis.auth_token.as_ref().and_then(|t| t.existing_secret.as_ref()) {
             Some(existing) => {
-                let secret = reader.get(&existing.name).await?.ok_or_else(|| SecretsError::SecretNotFound {
-                    field: field.into(),
-                    name: existing.name.clone(),
-                })?;
+                let secret =
+                    reader
+                        .get(&existing.name)
+                        .await?
+                        .ok_or_else(|| SecretsError::SecretNotFound {
+                            field: field.into(),
+                            name: existing.name.clone(),
+                        })?;
                 read(&secret);
-                Some(value(&secret, &existing.key).ok_or_else(|| SecretsError::KeyMissing {
-                    field: field.into(),
-                    name: existing.name.clone(),
-                    key: existing.key.clone(),
-                })?)
+                Some(
+                    value(&secret, &existing.key).ok_or_else(|| SecretsError::KeyMissing {
+                        field: field.into(),
+                        name: existing.name.clone(),
+                        key: existing.key.clone(),
+                    })?,
+                )
             }
             None if redis.auth_token.is_some() => {
                 return Err(SecretsError::SecretsManagerUnsupported { field: field.into() });
@@ -207,7 +248,10 @@ fn decode(secret: &Secret) -> BTreeMap<String, String> {
 
 fn value(secret: &Secret, key: &str) -> Option<String> {
     let bytes = secret.data.as_ref()?.get(key)?;
-    String::from_utf8(bytes.0.clone()).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    String::from_utf8(bytes.0.clone())
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// 32 random bytes, hex: for HMAC keys and API keys.
@@ -220,7 +264,10 @@ fn generate() -> String {
 pub fn with_ssl_mode(url: &str, mode: SslMode) -> Result<String, String> {
     let mut parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-        return Err(format!("scheme `{}` is not postgres:// or postgresql://", parsed.scheme()));
+        return Err(format!(
+            "scheme `{}` is not postgres:// or postgresql://",
+            parsed.scheme()
+        ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err("it has no host".into());
@@ -253,8 +300,11 @@ mod tests {
             Ok("postgres://u:p@db:5432/chat?sslmode=require")
         );
         assert_eq!(
-            with_ssl_mode("postgresql://u:p@db/chat?sslmode=disable&application_name=x", SslMode::VerifyFull)
-                .as_deref(),
+            with_ssl_mode(
+                "postgresql://u:p@db/chat?sslmode=disable&application_name=x",
+                SslMode::VerifyFull
+            )
+            .as_deref(),
             Ok("postgresql://u:p@db/chat?application_name=x&sslmode=verify-full")
         );
     }

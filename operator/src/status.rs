@@ -1,8 +1,8 @@
 //! Status from the children's real state: conditions in Kubernetes conventions, a phase, and
 //! events on every condition change (never on a reconcile that changes nothing).
 
-use chatsdk_crds::v1alpha1::{ChatSDKDeploymentStatus, Phase, condition_types as types};
 use chatsdk_crds::ChatSDKDeployment;
+use chatsdk_crds::v1alpha1::{ChatSDKDeploymentStatus, Phase, condition_types as types};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -26,11 +26,20 @@ pub struct Observed {
 pub enum Migration {
     /// `status.migratedImage` is the spec's image.
     Done,
-    Running { image: String },
-    Failed { image: String, message: String },
+    Running {
+        image: String,
+    },
+    Failed {
+        image: String,
+        message: String,
+    },
 }
 
-pub fn compute(cr: &ChatSDKDeployment, observed: &Observed, migrated_image: Option<String>) -> ChatSDKDeploymentStatus {
+pub fn compute(
+    cr: &ChatSDKDeployment,
+    observed: &Observed,
+    migrated_image: Option<String>,
+) -> ChatSDKDeploymentStatus {
     let generation = cr.metadata.generation;
     let old = cr.status.clone().unwrap_or_default();
     let spec = &cr.spec;
@@ -40,24 +49,37 @@ pub fn compute(cr: &ChatSDKDeployment, observed: &Observed, migrated_image: Opti
     };
 
     match &observed.secrets {
-        Ok(_) => set(types::SECRETS_SYNCED, true, "Synced", "the instance Secret is up to date".into()),
+        Ok(_) => set(
+            types::SECRETS_SYNCED,
+            true,
+            "Synced",
+            "the instance Secret is up to date".into(),
+        ),
         Err((reason, message)) => set(types::SECRETS_SYNCED, false, reason, message.clone()),
     }
 
     let (api_ok, api_reason, api_message) = match (&observed.migration, &observed.api) {
-        (Migration::Failed { image, message }, _) => {
-            (false, "MigrationFailed", format!("database migration for {image} failed: {message}"))
-        }
+        (Migration::Failed { image, message }, _) => (
+            false,
+            "MigrationFailed",
+            format!("database migration for {image} failed: {message}"),
+        ),
         (_, None) => match &observed.migration {
-            Migration::Running { image } => (false, "WaitingForMigration", format!("migrating the database for {image}")),
+            Migration::Running { image } => (
+                false,
+                "WaitingForMigration",
+                format!("migrating the database for {image}"),
+            ),
             _ => (false, "Pending", "the API Deployment does not exist yet".into()),
         },
         (migration, Some(deployment)) => {
             let (ok, reason, message) = deployment_availability(deployment);
             match migration {
-                Migration::Running { image } if ok => {
-                    (true, "MigrationRunning", format!("{message}; migrating the database for {image}"))
-                }
+                Migration::Running { image } if ok => (
+                    true,
+                    "MigrationRunning",
+                    format!("{message}; migrating the database for {image}"),
+                ),
                 _ => (ok, reason, message),
             }
         }
@@ -67,12 +89,21 @@ pub fn compute(cr: &ChatSDKDeployment, observed: &Observed, migrated_image: Opti
     let centrifugo_ok = if spec.centrifugo.enabled {
         let (ok, reason, message) = match &observed.centrifugo {
             Some(d) => deployment_availability(d),
-            None => (false, "Pending", "the Centrifugo Deployment does not exist yet".into()),
+            None => (
+                false,
+                "Pending",
+                "the Centrifugo Deployment does not exist yet".into(),
+            ),
         };
         set(types::CENTRIFUGO_AVAILABLE, ok, reason, message);
         ok
     } else {
-        set(types::CENTRIFUGO_AVAILABLE, false, "Disabled", "spec.centrifugo.enabled is false".into());
+        set(
+            types::CENTRIFUGO_AVAILABLE,
+            false,
+            "Disabled",
+            "spec.centrifugo.enabled is false".into(),
+        );
         true
     };
 
@@ -82,11 +113,19 @@ pub fn compute(cr: &ChatSDKDeployment, observed: &Observed, migrated_image: Opti
             types::NETWORK_POLICY_APPLIED,
             ok,
             if ok { "Applied" } else { "Pending" },
-            format!("{} NetworkPolicies in place, default deny first", observed.network_policies),
+            format!(
+                "{} NetworkPolicies in place, default deny first",
+                observed.network_policies
+            ),
         );
         ok
     } else {
-        set(types::NETWORK_POLICY_APPLIED, false, "Disabled", "spec.networkPolicy.enabled is false".into());
+        set(
+            types::NETWORK_POLICY_APPLIED,
+            false,
+            "Disabled",
+            "spec.networkPolicy.enabled is false".into(),
+        );
         true
     };
 
@@ -107,7 +146,12 @@ pub fn compute(cr: &ChatSDKDeployment, observed: &Observed, migrated_image: Opti
         );
         ok
     } else {
-        set(types::RETENTION_SCHEDULED, false, "Disabled", "spec.retention.enabled is false".into());
+        set(
+            types::RETENTION_SCHEDULED,
+            false,
+            "Disabled",
+            "spec.retention.enabled is false".into(),
+        );
         true
     };
 
@@ -140,11 +184,25 @@ pub fn compute(cr: &ChatSDKDeployment, observed: &Observed, migrated_image: Opti
     } else {
         Phase::Progressing
     };
-    conditions.insert(0, condition(&old.conditions, generation, types::READY, ready, &ready_reason, ready_message));
+    conditions.insert(
+        0,
+        condition(
+            &old.conditions,
+            generation,
+            types::READY,
+            ready,
+            &ready_reason,
+            ready_message,
+        ),
+    );
 
     let api_replicas = observed.api.as_ref().map(|d| {
         let status = d.status.clone().unwrap_or_default();
-        let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(status.replicas.unwrap_or(0));
+        let desired = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(status.replicas.unwrap_or(0));
         format!("{}/{}", status.ready_replicas.unwrap_or(0), desired)
     });
     let last_retention_run = observed
@@ -160,7 +218,10 @@ pub fn compute(cr: &ChatSDKDeployment, observed: &Observed, migrated_image: Opti
         conditions,
         api_replicas,
         api_endpoint: Some(observed.api_endpoint.clone()),
-        centrifugo_endpoint: spec.centrifugo.enabled.then(|| observed.centrifugo_endpoint.clone()),
+        centrifugo_endpoint: spec
+            .centrifugo
+            .enabled
+            .then(|| observed.centrifugo_endpoint.clone()),
         secrets_version: observed.secrets.as_ref().ok().cloned().or(old.secrets_version),
         migrated_image,
         last_retention_run,
@@ -168,16 +229,22 @@ pub fn compute(cr: &ChatSDKDeployment, observed: &Observed, migrated_image: Opti
     }
 }
 
-/// Available when every desired replica of the current template is updated and available.
+/// Available when the rollout is complete: the current template observed, every desired replica
+/// updated and available, and no old replica left.
 fn deployment_availability(deployment: &Deployment) -> (bool, &'static str, String) {
     let desired = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let status = deployment.status.clone().unwrap_or_default();
     let current = status.observed_generation >= deployment.metadata.generation;
     let updated = status.updated_replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
+    let total = status.replicas.unwrap_or(0);
     let name = deployment.name_any();
-    if current && updated >= desired && available >= desired {
-        (true, "Available", format!("{name}: {available}/{desired} replicas available"))
+    if current && updated == desired && total == desired && available >= desired {
+        (
+            true,
+            "Available",
+            format!("{name}: {available}/{desired} replicas available"),
+        )
     } else {
         (
             false,
@@ -216,8 +283,7 @@ fn condition(
 pub fn changed<'a>(old: &[Condition], new: &'a [Condition]) -> Vec<&'a Condition> {
     new.iter()
         .filter(|c| {
-            !old
-                .iter()
+            !old.iter()
                 .any(|o| o.type_ == c.type_ && o.status == c.status && o.reason == c.reason)
         })
         .collect()

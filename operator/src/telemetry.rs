@@ -54,13 +54,21 @@ impl Default for Metrics {
         let reconciles = Family::<ResultLabels, Counter>::default();
         let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 12));
         let writes = Family::<KindLabels, Counter>::default();
-        registry.register("reconciles", "Reconciles by result (ok, error)", reconciles.clone());
+        registry.register(
+            "reconciles",
+            "Reconciles by result (ok, error)",
+            reconciles.clone(),
+        );
         registry.register(
             "reconcile_duration_seconds",
             "Duration of one reconcile",
             reconcile_duration.clone(),
         );
-        registry.register("writes", "Write requests to the API server by kind of child", writes.clone());
+        registry.register(
+            "writes",
+            "Write requests to the API server by kind of child",
+            writes.clone(),
+        );
         Self {
             reconciles,
             reconcile_duration,
@@ -81,7 +89,11 @@ impl Metrics {
 }
 
 /// Serves `/metrics`, `/healthz` (the process runs) and `/readyz` (caches synced).
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok" }))
@@ -93,7 +105,10 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, shutdown: impl Futur
 
 async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         metrics.encode(),
     )
 }

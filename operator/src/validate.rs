@@ -39,17 +39,29 @@ pub fn validate(value: &Value, cr: &ChatSDKDeployment) -> Result<(), Error> {
 
 /// The OpenAPI checks the API server makes, on the subset of keywords the schema uses.
 fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
-    let field = if path.is_empty() { "<root>" } else { path.trim_start_matches('.') };
+    let field = if path.is_empty() {
+        "<root>"
+    } else {
+        path.trim_start_matches('.')
+    };
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
         && !allowed.contains(value)
     {
         let list: Vec<String> = allowed.iter().map(|v| v.to_string()).collect();
-        errors.push(format!("{field}: Unsupported value: {value}: supported values: {}", list.join(", ")));
+        errors.push(format!(
+            "{field}: Unsupported value: {value}: supported values: {}",
+            list.join(", ")
+        ));
     }
     match value {
         Value::Object(map) => {
             let properties = schema.get("properties").and_then(Value::as_object);
-            for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            for required in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(name) = required.as_str()
                     && !map.contains_key(name)
                 {
@@ -86,12 +98,16 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
             if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
                 && n < min
             {
-                errors.push(format!("{field}: Invalid value: {n}: {field} in body should be greater than or equal to {min}"));
+                errors.push(format!(
+                    "{field}: Invalid value: {n}: {field} in body should be greater than or equal to {min}"
+                ));
             }
             if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
                 && n > max
             {
-                errors.push(format!("{field}: Invalid value: {n}: {field} in body should be less than or equal to {max}"));
+                errors.push(format!(
+                    "{field}: Invalid value: {n}: {field} in body should be less than or equal to {max}"
+                ));
             }
         }
         Value::String(s) => {
@@ -99,7 +115,9 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
             if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
                 && len < min
             {
-                errors.push(format!("{field}: Invalid value: \"{s}\": {field} in body should be at least {min} chars long"));
+                errors.push(format!(
+                    "{field}: Invalid value: \"{s}\": {field} in body should be at least {min} chars long"
+                ));
             }
             if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
                 && len > max
@@ -109,7 +127,9 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
             if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
                 && regex_lite_match(pattern, s) == Some(false)
             {
-                errors.push(format!("{field}: Invalid value: \"{s}\": {field} in body should match '{pattern}'"));
+                errors.push(format!(
+                    "{field}: Invalid value: \"{s}\": {field} in body should match '{pattern}'"
+                ));
             }
         }
         _ => {}
@@ -117,7 +137,10 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
 }
 
 fn preserves_unknown(schema: &Value) -> bool {
-    schema.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true)
+    schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true)
 }
 
 /// Pattern match with the `regex` crate that kube's CEL support already brings in.

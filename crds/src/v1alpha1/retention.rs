@@ -16,7 +16,9 @@ pub struct RetentionSpec {
     pub message_retention_days: i32,
     /// Cron schedule, in the CronJob's time zone.
     #[serde(default = "default_schedule")]
-    #[schemars(regex(pattern = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"))]
+    #[schemars(regex(
+        pattern = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"
+    ))]
     pub schedule: String,
     /// IANA time zone of the schedule (default: the controller-manager's, usually UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -98,7 +98,10 @@ fn environment(cr: &ChatSDKDeployment) -> Vec<EnvVar> {
         env("LOG_LEVEL", api.log_level.as_str()),
         env("FORCE_HTTPS", "true"),
         env("SECURE_COOKIES", "true"),
-        env("SESSION_TIMEOUT_MINUTES", &api.session_timeout_minutes.to_string()),
+        env(
+            "SESSION_TIMEOUT_MINUTES",
+            &api.session_timeout_minutes.to_string(),
+        ),
         env("REQUIRE_MFA", if api.require_mfa { "true" } else { "false" }),
     ];
     if cr.spec.centrifugo.enabled {

@@ -73,7 +73,10 @@ pub fn config_secret(cr: &ChatSDKDeployment, secrets: &BTreeMap<String, String>)
     Ok(Secret {
         metadata: metadata(cr, names::centrifugo_config(cr), Component::Centrifugo)?,
         type_: Some("Opaque".into()),
-        data: Some(BTreeMap::from([(CONFIG_KEY.to_owned(), ByteString(text.into_bytes()))])),
+        data: Some(BTreeMap::from([(
+            CONFIG_KEY.to_owned(),
+            ByteString(text.into_bytes()),
+        )])),
         ..Secret::default()
     })
 }
@@ -112,7 +115,11 @@ pub fn deployment(cr: &ChatSDKDeployment, config_checksum: &str) -> Result<Deplo
     let container = Container {
         name: "centrifugo".into(),
         image: Some(spec.image.clone()),
-        args: Some(vec!["centrifugo".into(), "--config".into(), format!("/centrifugo/{CONFIG_KEY}")]),
+        args: Some(vec![
+            "centrifugo".into(),
+            "--config".into(),
+            format!("/centrifugo/{CONFIG_KEY}"),
+        ]),
         ports: Some(vec![port("client", CLIENT_PORT), port("internal", INTERNAL_PORT)]),
         resources: Some(api_deployment::resources(&spec.resources)),
         readiness_probe: Some(health(5)),

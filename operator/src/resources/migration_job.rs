@@ -44,8 +44,8 @@ pub(crate) fn server_pod(
     secrets_checksum: Option<&str>,
 ) -> PodTemplateSpec {
     let (tmp_volume, tmp_mount) = pod_security::tmp_volume();
-    let annotations = secrets_checksum
-        .map(|sum| BTreeMap::from([(labels::SECRETS_CHECKSUM.to_owned(), sum.to_owned())]));
+    let annotations =
+        secrets_checksum.map(|sum| BTreeMap::from([(labels::SECRETS_CHECKSUM.to_owned(), sum.to_owned())]));
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels::labels(cr, component)),

@@ -110,18 +110,30 @@ pub fn desired(cr: &ChatSDKDeployment, inputs: &Inputs) -> Result<Vec<Child>, Er
     let spec = &cr.spec;
     let mut children = Vec::new();
     if !inputs.generated.is_empty() {
-        children.push(Child::new(ChildKind::Secret, &instance_secret::generated(cr, &inputs.generated)?)?);
+        children.push(Child::new(
+            ChildKind::Secret,
+            &instance_secret::generated(cr, &inputs.generated)?,
+        )?);
     }
-    children.push(Child::new(ChildKind::Secret, &instance_secret::build(cr, &inputs.secret_data)?)?);
+    children.push(Child::new(
+        ChildKind::Secret,
+        &instance_secret::build(cr, &inputs.secret_data)?,
+    )?);
     if spec.centrifugo.enabled {
         let config = centrifugo::config_secret(cr, &inputs.secret_data)?;
         let config_checksum = centrifugo::config_checksum(&config);
         children.push(Child::new(ChildKind::Secret, &config)?);
-        children.push(Child::new(ChildKind::Deployment, &centrifugo::deployment(cr, &config_checksum)?)?);
+        children.push(Child::new(
+            ChildKind::Deployment,
+            &centrifugo::deployment(cr, &config_checksum)?,
+        )?);
         children.push(Child::new(ChildKind::Service, &centrifugo::service(cr)?)?);
     }
     if inputs.migration_pending {
-        children.push(Child::new(ChildKind::Job, &migration_job::build(cr, &spec.api.image)?)?);
+        children.push(Child::new(
+            ChildKind::Job,
+            &migration_job::build(cr, &spec.api.image)?,
+        )?);
     }
     let secrets_checksum = fingerprint_map(&inputs.secret_data);
     if let Some(image) = &inputs.api_image {

@@ -1,0 +1,229 @@
+//! Helpers for the operator's end-to-end tests: a namespace per test, the CRD installed, and
+//! the real operator binary running against the test environment's API server.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chatsdk_crds::ChatSDKDeployment;
+use chatsdk_testenv::{TestEnv, unique_name};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tokio::sync::OnceCell;
+
+pub const DATABASE_URL: &str = "postgres://chatsdk:s3cret@postgres.databases.svc:5432/chatsdk";
+
+/// Polls `check` every 250 ms until it returns `Some`, panicking with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn client() -> kube::Client {
+    TestEnv::get().kube_client().await.expect("kube client")
+}
+
+/// Installs (server-side applies) the CRD generated from the types, once per test binary.
+pub async fn install_crd() {
+    static INSTALLED: OnceCell<()> = OnceCell::const_new();
+    INSTALLED
+        .get_or_init(|| async {
+            let crds: Api<CustomResourceDefinition> = Api::all(client().await);
+            crds.patch(
+                "chatsdkdeployments.chatsdk.io",
+                &PatchParams::apply("chatsdk-tests").force(),
+                &Patch::Apply(chatsdk_crds::crd()),
+            )
+            .await
+            .expect("apply CRD");
+            eventually("the CRD to be established", Duration::from_secs(30), || async {
+                let crd = crds.get("chatsdkdeployments.chatsdk.io").await.ok()?;
+                crd.status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            })
+            .await;
+        })
+        .await;
+}
+
+/// A fresh namespace, deleted when dropped.
+pub struct TestNamespace {
+    pub name: String,
+    client: kube::Client,
+}
+
+impl TestNamespace {
+    pub async fn new(prefix: &str) -> Self {
+        install_crd().await;
+        let client = client().await;
+        let name = unique_name(prefix);
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
+        Self { name, client }
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    /// The database Secret the minimal example uses.
+    pub async fn database_secret(&self, name: &str, url: &str) {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "stringData": {"DATABASE_URL": url}
+        }))
+        .expect("secret");
+        self.api::<Secret>()
+            .patch(
+                name,
+                &PatchParams::apply("chatsdk-tests").force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .expect("database secret");
+    }
+
+    pub async fn create(&self, resource: serde_json::Value) -> Result<ChatSDKDeployment, kube::Error> {
+        let cr: ChatSDKDeployment = serde_json::from_value(resource).expect("resource shape");
+        self.api::<ChatSDKDeployment>()
+            .create(&PostParams::default(), &cr)
+            .await
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let name = self.name.clone();
+        // Best effort: the environment is thrown away after the run anyway.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = Api::<Namespace>::all(client)
+                    .delete(&name, &DeleteParams::background())
+                    .await;
+            });
+        }
+    }
+}
+
+/// The operator binary, running against the test API server; killed when dropped.
+pub struct Operator {
+    child: Child,
+    pub metrics_port: u16,
+}
+
+impl Operator {
+    /// Runs the operator watching `namespace` only (so tests in parallel do not share it).
+    pub fn start(namespace: &str, leader_election: bool, identity: &str) -> Self {
+        let env = TestEnv::get();
+        let metrics_port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let log = std::fs::File::create(
+            env.endpoints
+                .state_dir
+                .join(format!("logs/operator-{identity}.log")),
+        )
+        .expect("operator log");
+        let child = Command::new(env!("CARGO_BIN_EXE_chatsdk-operator"))
+            .arg("run")
+            .env("KUBECONFIG", &env.endpoints.kubernetes.kubeconfig)
+            .env("WATCH_NAMESPACE", namespace)
+            .env("POD_NAMESPACE", namespace)
+            .env("POD_NAME", identity)
+            .env("LEADER_ELECTION", leader_election.to_string())
+            .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+            .env(
+                "RUST_LOG",
+                std::env::var("OPERATOR_RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the operator");
+        Self { child, metrics_port }
+    }
+
+    /// The operator's Prometheus metrics, as text.
+    pub async fn metrics(&self) -> Option<String> {
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        reqwest::get(url).await.ok()?.text().await.ok()
+    }
+
+    /// Sum of a counter family in the metrics text.
+    pub async fn counter(&self, name: &str) -> Option<f64> {
+        let text = self.metrics().await?;
+        Some(
+            text.lines()
+                .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum(),
+        )
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The named condition's (status, reason), if present.
+pub fn condition(cr: &ChatSDKDeployment, type_: &str) -> Option<(String, String)> {
+    cr.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+pub async fn wait_ready(ns: &TestNamespace, name: &str) -> ChatSDKDeployment {
+    let api = ns.api::<ChatSDKDeployment>();
+    eventually(
+        &format!("{name} to be Ready"),
+        Duration::from_secs(90),
+        || async {
+            let cr = api.get(name).await.ok()?;
+            let generation = cr.metadata.generation;
+            let status = cr.status.as_ref()?;
+            (status.observed_generation == generation
+                && condition(&cr, "Ready").is_some_and(|(s, _)| s == "True"))
+            .then_some(cr)
+        },
+    )
+    .await
+}
