@@ -27,9 +27,10 @@ pub fn render(yaml: &str, default_namespace: &str) -> Result<String, Error> {
         if value.get("kind").and_then(|k| k.as_str()) != Some("ChatSDKDeployment") {
             continue;
         }
-        let mut cr: ChatSDKDeployment = serde_json::from_value(value.clone())
-            .map_err(|e| Error::Invalid(format!("ChatSDKDeployment: {e}")))?;
-        crate::validate::validate(&value, &cr)?;
+        // Validate the document as written, as the API server does, before reading it as types.
+        crate::validate::validate(&value)?;
+        let mut cr: ChatSDKDeployment =
+            serde_json::from_value(value).map_err(|e| Error::Invalid(format!("ChatSDKDeployment: {e}")))?;
         let meta: &mut ObjectMeta = &mut cr.metadata;
         meta.namespace.get_or_insert_with(|| default_namespace.to_owned());
         meta.uid.get_or_insert_with(|| PLACEHOLDER_UID.to_owned());

@@ -2,13 +2,11 @@
 //! refuses what the API server would refuse, with the same kind of message: OpenAPI bounds,
 //! enums, patterns and required fields, then the CEL rules (through kube's CEL evaluator).
 
-use chatsdk_crds::ChatSDKDeployment;
-use kube::ResourceExt;
 use serde_json::Value;
 
 use crate::error::Error;
 
-pub fn validate(value: &Value, cr: &ChatSDKDeployment) -> Result<(), Error> {
+pub fn validate(value: &Value) -> Result<(), Error> {
     let crd = chatsdk_crds::crd();
     let schema = crd
         .spec
@@ -25,15 +23,23 @@ pub fn validate(value: &Value, cr: &ChatSDKDeployment) -> Result<(), Error> {
     if errors.is_empty()
         && let Err(cel) = kube::core::cel::Validator::new().validate(&schema, value, None)
     {
-        errors.extend(cel.into_vec().into_iter().map(|e| e.to_string()));
+        errors.extend(
+            cel.into_vec()
+                .into_iter()
+                .map(|e| format!("{}: Invalid value: {}", e.field_path, e.message)),
+        );
     }
     if errors.is_empty() {
         return Ok(());
     }
+    // The API server's format: one error as is, several as a bracketed list.
+    let details = match errors.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    };
     Err(Error::Invalid(format!(
-        "ChatSDKDeployment.chatsdk.io \"{}\" is invalid: {}",
-        cr.name_any(),
-        errors.join(", ")
+        "ChatSDKDeployment.chatsdk.io \"{}\" is invalid: {details}",
+        value["metadata"]["name"].as_str().unwrap_or_default(),
     )))
 }
 
@@ -111,22 +117,18 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
             }
         }
         Value::String(s) => {
+            // Like the API server, one message per string: the first rule it breaks.
             let len = s.chars().count() as u64;
-            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
-                && len < min
-            {
+            let min = schema.get("minLength").and_then(Value::as_u64);
+            let max = schema.get("maxLength").and_then(Value::as_u64);
+            let pattern = schema.get("pattern").and_then(Value::as_str);
+            if let Some(min) = min.filter(|min| len < *min) {
                 errors.push(format!(
                     "{field}: Invalid value: \"{s}\": {field} in body should be at least {min} chars long"
                 ));
-            }
-            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
-                && len > max
-            {
+            } else if let Some(max) = max.filter(|max| len > *max) {
                 errors.push(format!("{field}: Too long: may not be more than {max} bytes"));
-            }
-            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
-                && regex_lite_match(pattern, s) == Some(false)
-            {
+            } else if let Some(pattern) = pattern.filter(|p| regex_match(p, s) == Some(false)) {
                 errors.push(format!(
                     "{field}: Invalid value: \"{s}\": {field} in body should match '{pattern}'"
                 ));
@@ -144,6 +146,6 @@ fn preserves_unknown(schema: &Value) -> bool {
 }
 
 /// Pattern match with the `regex` crate that kube's CEL support already brings in.
-fn regex_lite_match(pattern: &str, value: &str) -> Option<bool> {
+fn regex_match(pattern: &str, value: &str) -> Option<bool> {
     regex::Regex::new(pattern).ok().map(|re| re.is_match(value))
 }

@@ -145,7 +145,7 @@ fn default_memory_limit() -> String {
 /// CPU-based horizontal autoscaling of the API.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas")
-    .message("spec.api.autoscaling.minReplicas must not exceed maxReplicas"))]
+    .message("minReplicas must not exceed maxReplicas"))]
 #[serde(rename_all = "camelCase")]
 pub struct AutoscalingSpec {
     /// Fewest API pods.

@@ -10,7 +10,7 @@ use super::secrets::SecretSource;
 /// Centrifugo: clients hold WebSocket connections to it; the API publishes through its HTTP API.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(validation = Rule::new("self.replicas == 1 || has(self.redis)")
-    .message("spec.centrifugo.replicas above 1 needs spec.centrifugo.redis: the in-memory engine does not share subscriptions between pods"))]
+    .message("replicas above 1 need spec.centrifugo.redis: the in-memory engine does not share subscriptions between pods"))]
 #[serde(rename_all = "camelCase")]
 pub struct CentrifugoSpec {
     /// Deploy Centrifugo (disable only if real time is provided elsewhere).
@@ -64,7 +64,7 @@ fn default_replicas() -> i32 {
 /// A Redis server for Centrifugo's engine.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(validation = Rule::new("!has(self.authToken) || has(self.authToken.existingSecret) || has(self.authToken.secretsManager)")
-    .message("spec.centrifugo.redis.authToken: name an existingSecret or a secretsManager secret (a Redis token cannot be generated)"))]
+    .message("authToken must name an existingSecret or a secretsManager secret (a Redis token cannot be generated)"))]
 #[serde(rename_all = "camelCase")]
 pub struct RedisSpec {
     /// `host:port` of the Redis primary endpoint.

@@ -10,7 +10,7 @@ use super::schema;
 /// optionally the RDS instance whose compliance the operator checks.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(validation = Rule::new("has(self.secretsManager) != has(self.existingSecret)")
-    .message("spec.database: set exactly one of secretsManager or existingSecret"))]
+    .message("set exactly one of secretsManager or existingSecret"))]
 #[serde(rename_all = "camelCase")]
 pub struct DatabaseSpec {
     /// Credentials from an AWS Secrets Manager secret holding the JSON

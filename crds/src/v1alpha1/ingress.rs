@@ -11,7 +11,7 @@ use super::schema;
 /// `/connection` to Centrifugo.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(validation = Rule::new("!self.enabled || has(self.host)")
-    .message("spec.ingress.host is required when spec.ingress.enabled is true"))]
+    .message("host is required when enabled is true"))]
 #[serde(rename_all = "camelCase")]
 pub struct IngressSpec {
     /// Create the Ingress.

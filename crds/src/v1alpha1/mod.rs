@@ -45,11 +45,17 @@ pub use status::{ChatSDKDeploymentStatus, ComplianceFinding, Phase, condition_ty
 )]
 #[x_kube(
     validation = Rule::new("!(self.compliance.profile == 'hipaa' && self.database.sslMode == 'disable')")
-        .message("spec.database.sslMode: `disable` is not allowed when spec.compliance.profile is `hipaa`; use `require`, `verify-ca` or `verify-full`")
+        .message("`disable` is not allowed when spec.compliance.profile is `hipaa`; use `require`, `verify-ca` or `verify-full`")
         .field_path(".database.sslMode"),
     validation = Rule::new("!(self.compliance.profile == 'hipaa' && !self.networkPolicy.enabled)")
-        .message("spec.networkPolicy.enabled: network policies cannot be disabled when spec.compliance.profile is `hipaa`")
-        .field_path(".networkPolicy.enabled"))]
+        .message("network policies cannot be disabled when spec.compliance.profile is `hipaa`")
+        .field_path(".networkPolicy.enabled"),
+    validation = Rule::new("!(self.compliance.profile == 'hipaa' && self.ingress.enabled && !has(self.ingress.tlsSecretName))")
+        .message("TLS is required when spec.compliance.profile is `hipaa`: name the certificate's Secret")
+        .field_path(".ingress.tlsSecretName"),
+    validation = Rule::new("!(self.compliance.profile == 'hipaa' && !self.retention.archive)")
+        .message("messages must be archived before deletion when spec.compliance.profile is `hipaa`")
+        .field_path(".retention.archive"))]
 #[serde(rename_all = "camelCase")]
 pub struct ChatSDKDeploymentSpec {
     /// The chat API server (`chatsdk-server`).

@@ -11,7 +11,7 @@ use chatsdk_crds::ChatSDKDeployment;
 use chatsdk_testenv::{TestEnv, unique_name};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
@@ -109,11 +109,15 @@ impl TestNamespace {
             .expect("database secret");
     }
 
-    pub async fn create(&self, resource: serde_json::Value) -> Result<ChatSDKDeployment, kube::Error> {
-        let cr: ChatSDKDeployment = serde_json::from_value(resource).expect("resource shape");
-        self.api::<ChatSDKDeployment>()
-            .create(&PostParams::default(), &cr)
-            .await
+    /// Creates a resource exactly as written (invalid ones included, for admission tests).
+    pub async fn create(&self, resource: serde_json::Value) -> Result<DynamicObject, kube::Error> {
+        let object: DynamicObject = serde_json::from_value(resource).expect("an object with metadata");
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.name,
+            &ApiResource::erase::<ChatSDKDeployment>(&()),
+        );
+        api.create(&PostParams::default(), &object).await
     }
 }
 
