@@ -45,7 +45,15 @@ pub fn compute(
     let spec = &cr.spec;
     let mut conditions = Vec::new();
     let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
-        conditions.push(condition(&old.conditions, generation, type_, ok, reason, message));
+        let status = if ok { "True" } else { "False" };
+        conditions.push(condition(
+            &old.conditions,
+            generation,
+            type_,
+            status,
+            reason,
+            message,
+        ));
     };
 
     match &observed.secrets {
@@ -155,18 +163,21 @@ pub fn compute(
         true
     };
 
-    set(
+    // Nothing was checked, so nothing is claimed: Unknown, and it does not hold Ready.
+    conditions.push(condition(
+        &old.conditions,
+        generation,
         types::DATABASE_COMPLIANT,
-        true,
+        "Unknown",
         "NotChecked",
         "no spec.database.rds instance to check".into(),
-    );
+    ));
 
     // Ready summarises the others; its reason is the first that holds it back.
     let blockers: Vec<(&str, &Condition)> = conditions
         .iter()
         .filter(|c| c.status != "True")
-        .filter(|c| c.reason != "Disabled")
+        .filter(|c| !matches!(c.reason.as_str(), "Disabled" | "NotChecked"))
         .map(|c| (c.type_.as_str(), c))
         .collect();
     let ready = blockers.is_empty() && api_ok && centrifugo_ok && policies_ok && retention_ok;
@@ -190,7 +201,7 @@ pub fn compute(
             &old.conditions,
             generation,
             types::READY,
-            ready,
+            if ready { "True" } else { "False" },
             &ready_reason,
             ready_message,
         ),
@@ -259,11 +270,10 @@ fn condition(
     old: &[Condition],
     generation: Option<i64>,
     type_: &str,
-    ok: bool,
+    status: &str,
     reason: &str,
     message: String,
 ) -> Condition {
-    let status = if ok { "True" } else { "False" };
     let last_transition_time = old
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)

@@ -5,6 +5,7 @@
 //!   registries and cached outside the repository.
 //! - `test`: everything CI runs (formatting, clippy, every test against the environment).
 
+mod demo;
 mod install;
 mod paths;
 mod pki;
@@ -36,7 +37,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true)]
         cargo_test_args: Vec<String>,
     },
-    /// Bring the environment up and show how to use it (becomes the full operator demo).
+    /// The operator's local demo: environment, CRD, operator, examples/minimal.yaml to Ready.
     Demo,
 }
 
@@ -62,7 +63,7 @@ fn main() -> Result<()> {
             TestenvAction::Install => install::install_all().map(|_| ()),
         },
         Cmd::Test { cargo_test_args } => test(&cargo_test_args),
-        Cmd::Demo => testenv::up().map(|endpoints| testenv::print_usage(&endpoints)),
+        Cmd::Demo => demo::demo(),
     }
 }
 
@@ -81,7 +82,7 @@ fn test(cargo_test_args: &[String]) -> Result<()> {
     result
 }
 
-fn cargo(args: &[&str]) -> Result<()> {
+pub(crate) fn cargo(args: &[&str]) -> Result<()> {
     cargo_with_env(args, &[])
 }
 
