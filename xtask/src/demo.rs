@@ -34,7 +34,7 @@ pub fn demo() -> Result<()> {
     let root = paths::workspace_root();
 
     step("installing the ChatSDKDeployment CRD");
-    run(&mut kubectl(&["apply", "--server-side", "-f"])
+    run(kubectl(&["apply", "--server-side", "-f"])
         .arg(root.join("charts/chatsdk-operator/crds/chatsdkdeployments.chatsdk.io.yaml")))?;
     run(&mut kubectl(&[
         "wait",
@@ -55,7 +55,7 @@ pub fn demo() -> Result<()> {
     start_operator(&endpoints, &operator)?;
 
     step("applying examples/minimal.yaml");
-    run(&mut kubectl(&["apply", "-n", NAMESPACE, "-f"]).arg(root.join("examples/minimal.yaml")))?;
+    run(kubectl(&["apply", "-n", NAMESPACE, "-f"]).arg(root.join("examples/minimal.yaml")))?;
     run(&mut kubectl(&[
         "wait",
         "-n",
