@@ -1,0 +1,11 @@
+//! Business rules: who may do what, how sequences, sessions and channels behave. Handlers call
+//! these; these call `storage`.
+
+pub mod apps;
+pub mod auth;
+pub mod channels;
+pub mod messages;
+pub mod realtime;
+pub mod retention;
+pub mod roles;
+pub mod tokens;

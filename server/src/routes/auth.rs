@@ -1,0 +1,105 @@
+//! `/api/auth`: connect (API key → user tokens) and refresh.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::extract::{ApiJson, AppKey, parse_json};
+use crate::domain::auth::{self, ConnectInput};
+use crate::domain::tokens::TokenBundle;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/connect", post(connect))
+        .route("/api/auth/refresh", post(refresh))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ConnectBody {
+    user_id: String,
+    display_name: Option<String>,
+    avatar: Option<String>,
+    email: Option<String>,
+    metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    mfa: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+fn bundle_json(tokens: &TokenBundle) -> Value {
+    json!({
+        "token": tokens.token,
+        "refreshToken": tokens.refresh_token,
+        "expiresIn": tokens.expires_in,
+        "_internal": { "wsToken": tokens.ws_token },
+    })
+}
+
+async fn connect(
+    key: AppKey,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ConnectBody>,
+) -> ApiResult<Json<Value>> {
+    let connected = auth::connect(
+        &state,
+        key.app_id,
+        ConnectInput {
+            user_id: body.user_id,
+            display_name: body.display_name,
+            avatar: body.avatar,
+            email: body.email,
+            metadata: body.metadata,
+            mfa: body.mfa,
+        },
+    )
+    .await?;
+    let mut response = bundle_json(&connected.tokens);
+    if let Some(obj) = response.as_object_mut() {
+        obj.insert(
+            "user".into(),
+            json!({
+                "id": connected.user_id,
+                "displayName": connected.display_name,
+                "avatar": connected.avatar,
+                "metadata": connected.metadata,
+            }),
+        );
+    }
+    Ok(Json(response))
+}
+
+/// The refresh token comes as `Authorization: Bearer` (upstream server) or as the body
+/// `{refreshToken}` (what upstream's client SDK sends).
+async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<Value>> {
+    let from_header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
+    let token = match from_header {
+        Some(token) => token,
+        None if body.iter().all(u8::is_ascii_whitespace) => {
+            return Err(ApiError::unauthorized(
+                "MISSING_REFRESH_TOKEN",
+                "Missing refresh token",
+            ));
+        }
+        None => parse_json::<RefreshBody>(&body)?.refresh_token,
+    };
+    let tokens = auth::refresh(&state, &token).await?;
+    Ok(Json(bundle_json(&tokens)))
+}

@@ -1,0 +1,73 @@
+//! HTTP routes. Handlers are thin: extract, call `domain`, shape the JSON of the wire contract.
+
+mod admin;
+mod auth;
+mod channels;
+pub mod extract;
+mod health;
+mod messages;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::audit;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest accepted request body (a 10 000-character message with attachments fits easily).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .merge(admin::routes())
+        .merge(auth::routes())
+        .merge(channels::routes())
+        .merge(messages::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), require_https))
+        .layer(middleware::from_fn_with_state(state.clone(), audit::middleware))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("Not Found")
+}
+
+async fn method_not_allowed() -> Response {
+    let body =
+        json!({"error": {"code": "METHOD_NOT_ALLOWED", "message": "Method not allowed", "field": null}});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+/// With `FORCE_HTTPS`, a request the proxy received over plain HTTP (`X-Forwarded-Proto: http`)
+/// is redirected (GET/HEAD) or refused; probes that reach the pod directly carry no such header.
+async fn require_https(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !state.config.force_https {
+        return next.run(request).await;
+    }
+    let proto = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok());
+    if proto.is_some_and(|p| p.eq_ignore_ascii_case("http")) {
+        let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+        if let (Some(host), true) = (host, matches!(*request.method(), Method::GET | Method::HEAD)) {
+            let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+            return Redirect::permanent(&format!("https://{host}{target}")).into_response();
+        }
+        return ApiError::forbidden("HTTPS_REQUIRED", "HTTPS is required").into_response();
+    }
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    response
+}

@@ -1,0 +1,39 @@
+//! Shared state of the HTTP handlers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sqlx::PgPool;
+
+use crate::audit::AuditSink;
+use crate::config::Config;
+use crate::domain::tokens::TokenService;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub tokens: Arc<TokenService>,
+    pub audit: Arc<dyn AuditSink>,
+    pub started: Instant,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, config: Config, audit: Arc<dyn AuditSink>) -> Self {
+        Self {
+            pool,
+            tokens: Arc::new(TokenService::new(&config)),
+            config: Arc::new(config),
+            audit,
+            started: Instant::now(),
+        }
+    }
+}
