@@ -144,6 +144,8 @@ impl Stores {
 
 /// Shared state of every reconcile.
 pub struct Context {
+    /// Consecutive failures per resource, for exponential backoff (reset on success).
+    failures: std::sync::Mutex<std::collections::HashMap<ObjectRef<ChatSDKDeployment>, u32>>,
     pub client: kube::Client,
     pub stores: Stores,
     pub recorder: Recorder,
@@ -198,6 +200,7 @@ pub async fn run(
     .touched_objects();
 
     let context = Arc::new(Context {
+        failures: Default::default(),
         client: client.clone(),
         stores: stores.clone(),
         recorder: Recorder::new(
@@ -290,6 +293,11 @@ async fn reconcile(cr: Arc<ChatSDKDeployment>, ctx: Arc<Context>) -> Result<Acti
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
+    if result.is_ok()
+        && let Ok(mut failures) = ctx.failures.lock()
+    {
+        failures.remove(&ObjectRef::from_obj(cr.as_ref()));
+    }
     let label = if result.is_ok() { "ok" } else { "error" };
     ctx.metrics
         .reconciles
@@ -324,6 +332,7 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
                 &namespace,
                 Err((err.reason().into(), err.to_string())),
                 migration_state(cr, ctx, &namespace),
+                None,
             );
             let status = status::compute(cr, &observed, old_status.migrated_image.clone());
             write_status(cr, ctx, &old_status, status).await?;
@@ -347,21 +356,16 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
     };
 
     let desired = resources::desired(cr, &inputs)?;
-    for child in &desired {
-        let live = ctx.stores.live(child.kind, &namespace, &child.name);
-        if apply::apply(&ctx.client, &namespace, child, live.as_ref()).await? {
-            ctx.metrics
-                .writes
-                .get_or_create(&KindLabels {
-                    kind: format!("{:?}", child.kind),
-                })
-                .inc();
-            info!(name = %cr.name_any(), kind = ?child.kind, child = %child.name, "applied");
-        }
+    if let Err(err) = converge(cr, ctx, &namespace, &uid, &desired).await {
+        // Say in status what the API server refused (e.g. Forbidden), then retry with backoff.
+        let refused = Some((err.reason().to_owned(), err.to_string()));
+        let observed = observe(cr, ctx, &namespace, Ok(resolved.version), migration, refused);
+        let status = status::compute(cr, &observed, migrated_image);
+        write_status(cr, ctx, &old_status, status).await?;
+        return Err(err);
     }
-    prune(cr, ctx, &namespace, &uid, &desired).await?;
 
-    let observed = observe(cr, ctx, &namespace, Ok(resolved.version), migration.clone());
+    let observed = observe(cr, ctx, &namespace, Ok(resolved.version), migration, None);
     let status = status::compute(cr, &observed, migrated_image);
     let ready = status.phase == Some(chatsdk_crds::v1alpha1::Phase::Ready);
     write_status(cr, ctx, &old_status, status).await?;
@@ -372,6 +376,29 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
     } else {
         Duration::from_secs(30)
     }))
+}
+
+/// Applies every desired child that differs from its live object, then prunes.
+async fn converge(
+    cr: &ChatSDKDeployment,
+    ctx: &Context,
+    namespace: &str,
+    uid: &str,
+    desired: &[resources::Child],
+) -> Result<(), Error> {
+    for child in desired {
+        let live = ctx.stores.live(child.kind, namespace, &child.name);
+        if apply::apply(&ctx.client, namespace, child, live.as_ref()).await? {
+            ctx.metrics
+                .writes
+                .get_or_create(&KindLabels {
+                    kind: format!("{:?}", child.kind),
+                })
+                .inc();
+            info!(name = %cr.name_any(), kind = ?child.kind, child = %child.name, "applied");
+        }
+    }
+    prune(cr, ctx, namespace, uid, desired).await
 }
 
 /// Deletes children this resource owns that are no longer desired (a disabled Ingress, HPA, …).
@@ -435,6 +462,7 @@ fn observe(
     namespace: &str,
     secrets: Result<String, (String, String)>,
     migration: Migration,
+    apply_error: Option<(String, String)>,
 ) -> Observed {
     let stores = &ctx.stores;
     let uid = cr.uid().unwrap_or_default();
@@ -447,6 +475,7 @@ fn observe(
         network_policies: stores.owned(ChildKind::NetworkPolicy, &uid).len(),
         api_endpoint: api_service::endpoint(cr),
         centrifugo_endpoint: centrifugo::endpoint(cr),
+        apply_error,
     }
 }
 
@@ -501,9 +530,40 @@ async fn write_status(
     Ok(())
 }
 
-fn error_policy(cr: Arc<ChatSDKDeployment>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(name = %cr.name_any(), namespace = ?cr.namespace(), %error, "reconcile error; will retry");
-    Action::requeue(error.retry_after())
+/// Retries with exponential backoff per resource (up to 5 minutes), so one broken resource
+/// costs little and never delays the others.
+fn error_policy(cr: Arc<ChatSDKDeployment>, error: &Error, ctx: Arc<Context>) -> Action {
+    let attempt = ctx
+        .failures
+        .lock()
+        .map(|mut failures| {
+            let count = failures.entry(ObjectRef::from_obj(cr.as_ref())).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        })
+        .unwrap_or(1);
+    let delay = backoff(error.retry_after(), attempt);
+    warn!(name = %cr.name_any(), namespace = ?cr.namespace(), %error, attempt, retry_in = ?delay, "reconcile error");
+    Action::requeue(delay)
+}
+
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    (base * 2u32.saturating_pow(attempt.saturating_sub(1).min(10))).min(Duration::from_secs(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        let base = Duration::from_secs(5);
+        assert_eq!(backoff(base, 1), Duration::from_secs(5));
+        assert_eq!(backoff(base, 2), Duration::from_secs(10));
+        assert_eq!(backoff(base, 4), Duration::from_secs(40));
+        assert_eq!(backoff(base, 7), Duration::from_secs(300));
+        assert_eq!(backoff(base, u32::MAX), Duration::from_secs(300));
+    }
 }
 
 pub use migration_job::IMAGE_ANNOTATION;

@@ -24,7 +24,25 @@ pub enum Error {
 }
 
 impl Error {
-    /// How long to wait before retrying after this error.
+    /// The condition reason for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Apply {
+                source: kube::Error::Api(status),
+                ..
+            }
+            | Self::Kube(kube::Error::Api(status)) => match status.code {
+                403 => "Forbidden",
+                409 => "Conflict",
+                422 => "Invalid",
+                _ => "ApplyFailed",
+            },
+            Self::Secrets(err) => err.reason(),
+            _ => "ApplyFailed",
+        }
+    }
+
+    /// How long to wait before the first retry after this error.
     pub fn retry_after(&self) -> Duration {
         match self {
             // Fixing the cause needs a person: retry slowly.

@@ -102,6 +102,10 @@ async fn run(args: RunArgs) -> Result<()> {
         wait_for_signal().await;
         info!("shutting down");
         let _ = shutdown_tx.send(true);
+        // In-flight reconciles get a grace period; a hung one must not keep the pod alive.
+        tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+        warn!("graceful shutdown took too long; exiting");
+        std::process::exit(1);
     });
 
     let scope = Scope {

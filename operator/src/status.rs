@@ -19,6 +19,8 @@ pub struct Observed {
     pub network_policies: usize,
     pub api_endpoint: String,
     pub centrifugo_endpoint: String,
+    /// A child the API server refused: (reason, message), e.g. ("Forbidden", "…").
+    pub apply_error: Option<(String, String)>,
 }
 
 /// State of the database migration for the spec's image.
@@ -180,12 +182,21 @@ pub fn compute(
         .filter(|c| !matches!(c.reason.as_str(), "Disabled" | "NotChecked"))
         .map(|c| (c.type_.as_str(), c))
         .collect();
-    let ready = blockers.is_empty() && api_ok && centrifugo_ok && policies_ok && retention_ok;
-    let (ready_reason, ready_message) = match blockers.first() {
-        None => ("Ready".to_owned(), "all components are available".to_owned()),
-        Some((type_, c)) => (c.reason.clone(), format!("{type_}: {}", c.message)),
+    let ready = observed.apply_error.is_none()
+        && blockers.is_empty()
+        && api_ok
+        && centrifugo_ok
+        && policies_ok
+        && retention_ok;
+    // A refused write comes first: nothing else can converge until it is fixed.
+    let (ready_reason, ready_message) = match (&observed.apply_error, blockers.first()) {
+        (Some((reason, message)), _) => (reason.clone(), message.clone()),
+        (None, None) => ("Ready".to_owned(), "all components are available".to_owned()),
+        (None, Some((type_, c))) => (c.reason.clone(), format!("{type_}: {}", c.message)),
     };
-    let failed = observed.secrets.is_err() || matches!(observed.migration, Migration::Failed { .. });
+    let failed = observed.secrets.is_err()
+        || observed.apply_error.is_some()
+        || matches!(observed.migration, Migration::Failed { .. });
     let phase = if ready {
         Phase::Ready
     } else if failed {

@@ -3,11 +3,14 @@
 //! Layers, outermost first: `routes` (axum handlers: extract, call the domain, shape JSON per
 //! `docs/wire-contract.md`) → `domain` (rules: auth and sessions, roles, channels, sequencing)
 //! → `storage` (sqlx queries in tenant-scoped transactions; migrations in `migrations/`).
-//! `audit` writes one JSON line per request; `config` reads the environment.
+//! `audit` writes one JSON line per request; `config` reads the environment; `drainer` publishes
+//! the outbox to Centrifugo (`centrifugo` is its HTTP client).
 
 pub mod audit;
+pub mod centrifugo;
 pub mod config;
 pub mod domain;
+pub mod drainer;
 pub mod error;
 pub mod routes;
 pub mod state;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chatsdk_server::audit::StdoutSink;
 use chatsdk_server::domain::retention;
+use chatsdk_server::drainer::{Drainer, DrainerConfig};
 use chatsdk_server::storage::{self, migrate};
 use chatsdk_server::{AppState, Config};
 use clap::{Parser, Subcommand};
@@ -88,8 +89,19 @@ async fn run(cli: Cli) -> Result<(), MainError> {
             tracing::info!(?config, "starting");
             let pool = storage::connect(&config.database_url, 32).await?;
             let listener = TcpListener::bind(("0.0.0.0", config.port)).await?;
-            let state = AppState::new(pool, config, Arc::new(StdoutSink));
+            let state = AppState::new(pool.clone(), config, Arc::new(StdoutSink));
+            // Without Centrifugo, events wait in the outbox until a configured server starts.
+            let drainer = match &state.centrifugo {
+                Some(client) => Some(Drainer::new(pool, client.clone(), DrainerConfig::default()).spawn()),
+                None => {
+                    tracing::warn!("CENTRIFUGO_API_URL unset: real-time events stay queued");
+                    None
+                }
+            };
             chatsdk_server::serve(listener, state, shutdown_signal()).await?;
+            if let Some(drainer) = drainer {
+                drainer.stop().await;
+            }
         }
         Command::Migrate | Command::Retention { .. } => {
             // These need the database only, not the JWT or Centrifugo secrets.

@@ -6,6 +6,7 @@ use std::time::Instant;
 use sqlx::PgPool;
 
 use crate::audit::AuditSink;
+use crate::centrifugo::Centrifugo;
 use crate::config::Config;
 use crate::domain::tokens::TokenService;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenService>,
     pub audit: Arc<dyn AuditSink>,
+    /// Direct publishing of non-durable events (typing); `None` without `CENTRIFUGO_API_URL`.
+    pub centrifugo: Option<Centrifugo>,
     pub started: Instant,
 }
 
@@ -28,8 +31,14 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(pool: PgPool, config: Config, audit: Arc<dyn AuditSink>) -> Self {
+        let centrifugo = config.centrifugo.api_url.as_deref().and_then(|url| {
+            Centrifugo::new(url, config.centrifugo.api_key.clone())
+                .map_err(|err| tracing::error!(%err, "centrifugo client unavailable"))
+                .ok()
+        });
         Self {
             pool,
+            centrifugo,
             tokens: Arc::new(TokenService::new(&config)),
             config: Arc::new(config),
             audit,

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::storage::channels::{ChannelRow, MemberRow};
-use crate::storage::messages::MessageRow;
+use crate::storage::messages::{MessageRow, ReactionGroup};
+use crate::storage::users::UserRow;
 
 /// Channel object; the membership fields are the viewer's (`null` for non-members).
 pub fn channel(row: &ChannelRow) -> Value {
@@ -101,9 +102,9 @@ pub fn message(row: &MessageRow) -> Value {
         "replyCount": row.reply_count,
         "threadCount": row.reply_count,
         "status": row.status,
-        "pinned": false,
-        "pinnedAt": null,
-        "pinnedBy": null,
+        "pinned": row.pinned_at.is_some(),
+        "pinnedAt": row.pinned_at,
+        "pinnedBy": row.pinned_by,
         "linkPreviews": [],
         "pollId": null,
         "poll": null,
@@ -115,5 +116,43 @@ pub fn message(row: &MessageRow) -> Value {
         "updated_at": updated_at,
         "deleted_at": row.deleted_at,
         "hard_deleted_at": null,
+    })
+}
+
+/// Message with its reactions (`[{type, emoji, count, userIds, own}]`, `type` = emoji as in
+/// upstream) and `mentions: []`.
+pub fn message_full(row: &MessageRow, reactions: &[ReactionGroup], viewer: &str) -> Value {
+    let mut value = message(row);
+    let list: Vec<Value> = reactions
+        .iter()
+        .filter(|r| r.message_id == row.id)
+        .map(|r| {
+            json!({
+                "type": r.emoji,
+                "emoji": r.emoji,
+                "count": r.count,
+                "userIds": r.user_ids,
+                "own": r.user_ids.iter().any(|u| u == viewer),
+            })
+        })
+        .collect();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("reactions".into(), Value::Array(list));
+        obj.insert("mentions".into(), json!([]));
+    }
+    value
+}
+
+/// User object of `/api/users`.
+pub fn user(row: &UserRow) -> Value {
+    json!({
+        "id": row.id,
+        "name": row.name,
+        "image": row.image_url,
+        "email": email(Some(&row.custom_data)),
+        "custom": row.custom_data,
+        "lastActiveAt": row.last_active_at,
+        "createdAt": row.created_at,
+        "updatedAt": row.updated_at,
     })
 }

@@ -51,7 +51,7 @@ pub fn generate(dir: &Path) -> Result<Pki> {
         "kubernetes.default",
         "kubernetes.default.svc",
         "kubernetes.default.svc.cluster.local",
-        "10.0.0.1",
+        "10.96.0.1",
     ];
     let apiserver = issue(
         dir,

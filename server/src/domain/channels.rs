@@ -128,6 +128,12 @@ pub async fn create(
 
     let mut tx = begin_tenant(&state.pool, app_id).await?;
     require_users(&mut tx, app_id, &others).await?;
+    if kind == "messaging" && users::blocked_between(&mut tx, app_id, &user.user_id, &others[0]).await? {
+        return Err(ApiError::forbidden(
+            "BLOCKED",
+            "A block exists between these users",
+        ));
+    }
     let config = input.config.clone().unwrap_or_else(|| json!({}));
     let new = NewChannel {
         id,
@@ -320,6 +326,303 @@ pub async fn total_unread(state: &AppState, user: &AuthUser) -> ApiResult<i64> {
     let count = channels::total_unread(&mut tx, user.app_id, &user.user_id).await?;
     tx.commit().await?;
     Ok(count)
+}
+
+fn role_of(row: &ChannelRow) -> Option<Role> {
+    row.role.as_deref().and_then(Role::parse)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpdateChannel {
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub config: Option<Value>,
+}
+
+/// Renames or reconfigures (admin or owner).
+pub async fn update(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Uuid,
+    input: UpdateChannel,
+) -> ApiResult<ChannelRow> {
+    if input.name.is_none() && input.image.is_none() && input.config.is_none() {
+        return Err(ApiError::invalid("body", "Nothing to update"));
+    }
+    if input.name.as_ref().is_some_and(|n| n.chars().count() > 255) {
+        return Err(ApiError::invalid("name", "name must be at most 255 characters"));
+    }
+    let app_id = user.app_id;
+    let mut tx = begin_tenant(&state.pool, app_id).await?;
+    let row = visible(&mut tx, user, channel_id).await?;
+    if !role_of(&row).is_some_and(Role::can_edit_channel) {
+        return Err(ApiError::forbidden("FORBIDDEN", "Permission denied"));
+    }
+    channels::update(
+        &mut tx,
+        app_id,
+        channel_id,
+        input.name.as_deref(),
+        input.image.as_deref(),
+        input.config.as_ref(),
+    )
+    .await?;
+    let row = channels::get(&mut tx, app_id, channel_id, &user.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Channel not found"))?;
+    outbox::enqueue(
+        &mut tx,
+        app_id,
+        events::CHANNEL_UPDATED,
+        &[chat_channel(app_id, channel_id)],
+        &json!({ "channel": wire::channel(&row) }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Deletes the channel with its messages (owner only); members hear `channel.deleted`.
+pub async fn delete(state: &AppState, user: &AuthUser, channel_id: Uuid) -> ApiResult<()> {
+    let app_id = user.app_id;
+    let mut tx = begin_tenant(&state.pool, app_id).await?;
+    let row = visible(&mut tx, user, channel_id).await?;
+    if !role_of(&row).is_some_and(Role::can_delete_channel) {
+        return Err(ApiError::forbidden(
+            "FORBIDDEN",
+            "Only the owner can delete a channel",
+        ));
+    }
+    let recipients: Vec<String> = channels::member_ids(&mut tx, app_id, channel_id)
+        .await?
+        .iter()
+        .map(|u| user_channel(app_id, u))
+        .chain(std::iter::once(chat_channel(app_id, channel_id)))
+        .collect();
+    channels::delete(&mut tx, app_id, channel_id).await?;
+    outbox::enqueue(
+        &mut tx,
+        app_id,
+        events::CHANNEL_DELETED,
+        &recipients,
+        &json!({ "channelId": channel_id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes a member's role. The actor must be admin or owner, may not touch someone of equal
+/// or higher rank (except the owner), and may grant at most their own rank.
+pub async fn set_role(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Uuid,
+    target: &str,
+    role: &str,
+) -> ApiResult<()> {
+    let new_role = Role::parse(role)
+        .ok_or_else(|| ApiError::invalid("role", "role must be owner, admin, moderator or member"))?;
+    let app_id = user.app_id;
+    let mut tx = begin_tenant(&state.pool, app_id).await?;
+    let row = visible(&mut tx, user, channel_id).await?;
+    let actor = role_of(&row)
+        .filter(|r| r.can_edit_channel())
+        .ok_or_else(|| ApiError::forbidden("FORBIDDEN", "Permission denied"))?;
+    let current = channels::member_role(&mut tx, app_id, channel_id, target)
+        .await?
+        .and_then(|r| Role::parse(&r))
+        .ok_or_else(|| ApiError::not_found("Member not found"))?;
+    if new_role > actor || (current >= actor && actor != Role::Owner) || target == user.user_id {
+        return Err(ApiError::forbidden("FORBIDDEN", "Permission denied"));
+    }
+    channels::set_role(&mut tx, app_id, channel_id, target, new_role.as_str()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes a member: oneself (leaving), or someone of lower rank by a moderator or higher.
+pub async fn remove_member(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Uuid,
+    target: &str,
+) -> ApiResult<()> {
+    let app_id = user.app_id;
+    let mut tx = begin_tenant(&state.pool, app_id).await?;
+    let row = visible(&mut tx, user, channel_id).await?;
+    if row.kind == "messaging" {
+        return Err(ApiError::forbidden(
+            "FORBIDDEN",
+            "Direct message membership is fixed",
+        ));
+    }
+    let current = channels::member_role(&mut tx, app_id, channel_id, target)
+        .await?
+        .and_then(|r| Role::parse(&r))
+        .ok_or_else(|| ApiError::not_found("Member not found"))?;
+    if target != user.user_id {
+        let actor = role_of(&row)
+            .filter(|r| r.can_moderate())
+            .ok_or_else(|| ApiError::forbidden("FORBIDDEN", "Permission denied"))?;
+        if current >= actor {
+            return Err(ApiError::forbidden("FORBIDDEN", "Permission denied"));
+        }
+    }
+    channels::remove_member(&mut tx, app_id, channel_id, target).await?;
+    outbox::enqueue(
+        &mut tx,
+        app_id,
+        events::MEMBER_LEFT,
+        &[chat_channel(app_id, channel_id), user_channel(app_id, target)],
+        &json!({ "channelId": channel_id, "userId": target }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Moves the caller's read mark to `message_id` (or the latest message); returns it.
+pub async fn mark_read(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Uuid,
+    message_id: Option<Uuid>,
+) -> ApiResult<i64> {
+    let app_id = user.app_id;
+    let mut tx = begin_tenant(&state.pool, app_id).await?;
+    let row = visible(&mut tx, user, channel_id).await?;
+    if row.role.is_none() {
+        return Err(ApiError::forbidden("FORBIDDEN", "Not a member of this channel"));
+    }
+    let seq = match message_id {
+        Some(id) => crate::storage::messages::seq_of(&mut tx, app_id, channel_id, id)
+            .await?
+            .ok_or_else(|| ApiError::invalid("messageId", "messageId is not a message of this channel"))?,
+        None => row.last_seq,
+    };
+    crate::storage::messages::mark_read(&mut tx, app_id, channel_id, &user.user_id, seq).await?;
+    let row = channels::get(&mut tx, app_id, channel_id, &user.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Channel not found"))?;
+    let last_read = row.last_read_seq.unwrap_or(seq);
+    outbox::enqueue(
+        &mut tx,
+        app_id,
+        events::READ_UPDATED,
+        &[chat_channel(app_id, channel_id)],
+        &json!({ "channelId": channel_id, "userId": user.user_id, "lastReadSeq": last_read }),
+    )
+    .await?;
+    outbox::enqueue(
+        &mut tx,
+        app_id,
+        events::UNREAD_CHANGED,
+        &[user_channel(app_id, &user.user_id)],
+        &json!({ "channelId": channel_id, "count": (row.last_seq - last_read).max(0) }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(last_read)
+}
+
+/// Typing indicator: checked like a send, published directly (not durable, not retried).
+pub async fn typing(state: &AppState, user: &AuthUser, channel_id: Uuid, typing: bool) -> ApiResult<()> {
+    let mut tx = begin_tenant(&state.pool, user.app_id).await?;
+    visible(&mut tx, user, channel_id).await?;
+    tx.commit().await?;
+    if let Some(centrifugo) = &state.centrifugo {
+        let event = json!({
+            "type": if typing { events::TYPING_START } else { events::TYPING_STOP },
+            "payload": { "channelId": channel_id, "userId": user.user_id },
+        });
+        // A lost typing event only hides an indicator for a moment: log, do not fail the call.
+        if let Err(err) = centrifugo
+            .publish(&chat_channel(user.app_id, channel_id), &event)
+            .await
+        {
+            tracing::warn!(%err, "typing event not published");
+        }
+    }
+    Ok(())
+}
+
+/// The server-side identity of an app server acting for `user_id` (ensure endpoints).
+fn acting_as(app_id: Uuid, user_id: &str) -> AuthUser {
+    AuthUser {
+        app_id,
+        user_id: user_id.to_owned(),
+        session_id: Uuid::nil(),
+        name: None,
+        image: None,
+        is_app_admin: false,
+    }
+}
+
+/// `dm/ensure`: the DM of two users, created if needed.
+pub async fn ensure_dm(
+    state: &AppState,
+    app_id: Uuid,
+    requester: &str,
+    peer: &str,
+    custom: Option<Value>,
+) -> ApiResult<(ChannelRow, bool)> {
+    validate_user_id("requesterUserId", requester)?;
+    validate_user_id("peerUserId", peer)?;
+    {
+        let mut tx = begin_tenant(&state.pool, app_id).await?;
+        require_users(&mut tx, app_id, &[requester.to_owned()]).await?;
+        tx.commit().await?;
+    }
+    create(
+        state,
+        &acting_as(app_id, requester),
+        CreateChannel {
+            kind: Some("messaging".into()),
+            member_ids: vec![peer.to_owned()],
+            config: custom,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// `group/ensure`: the group with this external id / idempotency key, created if needed; the
+/// first member owns it.
+pub async fn ensure_group(
+    state: &AppState,
+    app_id: Uuid,
+    key: Option<String>,
+    name: Option<String>,
+    image: Option<String>,
+    member_ids: Vec<String>,
+    custom: Option<Value>,
+) -> ApiResult<(ChannelRow, bool)> {
+    let Some(owner) = member_ids.first().cloned() else {
+        return Err(ApiError::invalid(
+            "memberIds",
+            "memberIds must name 1 to 500 users",
+        ));
+    };
+    validate_user_id("memberIds", &owner)?;
+    {
+        let mut tx = begin_tenant(&state.pool, app_id).await?;
+        require_users(&mut tx, app_id, std::slice::from_ref(&owner)).await?;
+        tx.commit().await?;
+    }
+    create(
+        state,
+        &acting_as(app_id, &owner),
+        CreateChannel {
+            kind: Some("group".into()),
+            name,
+            image,
+            member_ids: member_ids[1..].to_vec(),
+            idempotency_key: key,
+            config: custom,
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

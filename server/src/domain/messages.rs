@@ -9,7 +9,9 @@ use crate::domain::realtime::{chat_channel, events};
 use crate::domain::roles::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::storage::messages::{self, MessageRow, NewMessage};
+use crate::storage::TenantTx;
+use crate::storage::channels::ChannelRow;
+use crate::storage::messages::{self, MessageRow, NewMessage, ReactionGroup};
 use crate::storage::{begin_tenant, channels, outbox};
 use crate::wire;
 
@@ -242,9 +244,274 @@ pub async fn list(state: &AppState, user: &AuthUser, channel_id: Uuid, query: Li
     })
 }
 
+/// A message with its reactions.
+pub type Full = (MessageRow, Vec<ReactionGroup>);
+
+const MAX_EMOJI_CHARS: usize = 64;
+const THREAD_PAGE: i64 = 200;
+
+/// Opens a tenant transaction and finds the message in a channel the user may see.
+async fn open(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Uuid,
+    id: Uuid,
+) -> ApiResult<(TenantTx, ChannelRow, MessageRow)> {
+    let mut tx = begin_tenant(&state.pool, user.app_id).await?;
+    let channel = visible(&mut tx, user, channel_id).await?;
+    let row = messages::get(&mut tx, user.app_id, channel_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Message not found"))?;
+    Ok((tx, channel, row))
+}
+
+async fn full(tx: &mut TenantTx, app_id: Uuid, channel_id: Uuid, id: Uuid) -> ApiResult<Full> {
+    let row = messages::get(tx, app_id, channel_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Message not found"))?;
+    let reactions = messages::reactions(tx, app_id, &[id]).await?;
+    Ok((row, reactions))
+}
+
+fn role_of(channel: &ChannelRow) -> Option<Role> {
+    channel.role.as_deref().and_then(Role::parse)
+}
+
+async fn announce_update(
+    tx: &mut TenantTx,
+    app_id: Uuid,
+    (row, reactions): &Full,
+    viewer: &str,
+) -> ApiResult<()> {
+    outbox::enqueue(
+        tx,
+        app_id,
+        events::MESSAGE_UPDATED,
+        &[chat_channel(app_id, row.channel_id)],
+        &json!({ "channelId": row.channel_id, "message": wire::message_full(row, reactions, viewer) }),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn get(state: &AppState, user: &AuthUser, channel_id: Uuid, id: Uuid) -> ApiResult<Full> {
+    let (mut tx, _, _) = open(state, user, channel_id, id).await?;
+    let found = full(&mut tx, user.app_id, channel_id, id).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// Edits the text (author only; deleted messages cannot be edited).
+pub async fn edit(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Uuid,
+    id: Uuid,
+    text: &str,
+) -> ApiResult<Full> {
+    validate_send(&SendMessage {
+        text: text.to_owned(),
+        ..Default::default()
+    })?;
+    let (mut tx, _, row) = open(state, user, channel_id, id).await?;
+    if row.user_id != user.user_id {
+        return Err(ApiError::forbidden(
+            "FORBIDDEN",
+            "Only the author can edit a message",
+        ));
+    }
+    if !messages::edit(&mut tx, user.app_id, id, text).await? {
+        return Err(ApiError::not_found("Message not found"));
+    }
+    let updated = full(&mut tx, user.app_id, channel_id, id).await?;
+    announce_update(&mut tx, user.app_id, &updated, &user.user_id).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Soft delete by the author or a moderator (or higher) of the channel.
+pub async fn delete(state: &AppState, user: &AuthUser, channel_id: Uuid, id: Uuid) -> ApiResult<()> {
+    let (mut tx, channel, row) = open(state, user, channel_id, id).await?;
+    if row.user_id != user.user_id && !role_of(&channel).is_some_and(Role::can_moderate) {
+        return Err(ApiError::forbidden("FORBIDDEN", "Permission denied"));
+    }
+    if !messages::soft_delete(&mut tx, user.app_id, id).await? {
+        return Err(ApiError::not_found("Message not found"));
+    }
+    outbox::enqueue(
+        &mut tx,
+        user.app_id,
+        events::MESSAGE_DELETED,
+        &[chat_channel(user.app_id, channel_id)],
+        &json!({ "channelId": channel_id, "messageId": id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Replies of a top-level message, oldest first.
+pub async fn thread(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Uuid,
+    parent: Uuid,
+) -> ApiResult<(MessageRow, Vec<MessageRow>, Vec<ReactionGroup>)> {
+    let (mut tx, _, root) = open(state, user, channel_id, parent).await?;
+    if root.parent_id.is_some() {
+        return Err(ApiError::invalid("messageId", "not a top-level message"));
+    }
+    let replies = messages::thread(&mut tx, user.app_id, parent, THREAD_PAGE).await?;
+    let ids: Vec<Uuid> = replies.iter().map(|r| r.id).collect();
+    let reactions = messages::reactions(&mut tx, user.app_id, &ids).await?;
+    tx.commit().await?;
+    Ok((root, replies, reactions))
+}
+
+fn validate_emoji(emoji: &str) -> ApiResult<()> {
+    let chars = emoji.chars().count();
+    if chars == 0 || chars > MAX_EMOJI_CHARS || emoji.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid(
+            "emoji",
+            "emoji must be 1 to 64 characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// Adds (`add`) or removes the user's reaction; live messages only.
+pub async fn react(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Uuid,
+    id: Uuid,
+    emoji: &str,
+    add: bool,
+) -> ApiResult<Full> {
+    validate_emoji(emoji)?;
+    let (mut tx, channel, row) = open(state, user, channel_id, id).await?;
+    if channel.role.is_none() {
+        return Err(ApiError::forbidden("FORBIDDEN", "Not a member of this channel"));
+    }
+    if row.deleted_at.is_some() {
+        return Err(ApiError::not_found("Message not found"));
+    }
+    let changed = if add {
+        messages::add_reaction(&mut tx, user.app_id, id, &user.user_id, emoji).await?
+    } else {
+        messages::remove_reaction(&mut tx, user.app_id, id, &user.user_id, emoji).await?
+    };
+    if !add && !changed {
+        return Err(ApiError::not_found("Reaction not found"));
+    }
+    if changed {
+        outbox::enqueue(
+            &mut tx,
+            user.app_id,
+            if add {
+                events::REACTION_ADDED
+            } else {
+                events::REACTION_REMOVED
+            },
+            &[chat_channel(user.app_id, channel_id)],
+            &json!({ "channelId": channel_id, "messageId": id, "userId": user.user_id, "emoji": emoji }),
+        )
+        .await?;
+    }
+    let updated = full(&mut tx, user.app_id, channel_id, id).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Pins or unpins (moderator or higher); live messages only.
+pub async fn pin(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Uuid,
+    id: Uuid,
+    pinned: bool,
+) -> ApiResult<Full> {
+    let (mut tx, channel, row) = open(state, user, channel_id, id).await?;
+    if !role_of(&channel).is_some_and(Role::can_moderate) {
+        return Err(ApiError::forbidden("FORBIDDEN", "Permission denied"));
+    }
+    if row.deleted_at.is_some() {
+        return Err(ApiError::not_found("Message not found"));
+    }
+    messages::set_pin(&mut tx, user.app_id, id, pinned.then_some(user.user_id.as_str())).await?;
+    let updated = full(&mut tx, user.app_id, channel_id, id).await?;
+    announce_update(&mut tx, user.app_id, &updated, &user.user_id).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+pub async fn pins(state: &AppState, user: &AuthUser, channel_id: Uuid) -> ApiResult<Vec<MessageRow>> {
+    let mut tx = begin_tenant(&state.pool, user.app_id).await?;
+    visible(&mut tx, user, channel_id).await?;
+    let rows = messages::pinned(&mut tx, user.app_id, channel_id).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Reactions of the given messages (for pages).
+pub async fn reactions_of(
+    state: &AppState,
+    app_id: Uuid,
+    rows: &[MessageRow],
+) -> ApiResult<Vec<ReactionGroup>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut tx = begin_tenant(&state.pool, app_id).await?;
+    let found = messages::reactions(&mut tx, app_id, &ids).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+pub const SEARCH_LIMIT: i64 = 50;
+
+/// Full-text search in the user's channels (or one channel).
+pub async fn search(
+    state: &AppState,
+    user: &AuthUser,
+    channel_id: Option<Uuid>,
+    q: &str,
+    limit: Option<i64>,
+) -> ApiResult<Vec<MessageRow>> {
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 200 {
+        return Err(ApiError::invalid("q", "q must be 1 to 200 characters"));
+    }
+    let mut tx = begin_tenant(&state.pool, user.app_id).await?;
+    if let Some(id) = channel_id {
+        visible(&mut tx, user, id).await?;
+    }
+    let rows = messages::search(
+        &mut tx,
+        user.app_id,
+        &user.user_id,
+        channel_id,
+        q,
+        limit.unwrap_or(SEARCH_LIMIT).clamp(1, 100),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emoji_rules() {
+        assert!(validate_emoji("👍").is_ok());
+        assert!(validate_emoji("thumbs_up").is_ok());
+        assert!(validate_emoji("").is_err());
+        assert!(validate_emoji("a b").is_err());
+        assert!(validate_emoji(&"x".repeat(65)).is_err());
+    }
 
     fn field_of(r: ApiResult<()>) -> Option<String> {
         match r {

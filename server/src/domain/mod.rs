@@ -9,3 +9,4 @@ pub mod realtime;
 pub mod retention;
 pub mod roles;
 pub mod tokens;
+pub mod users;

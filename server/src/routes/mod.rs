@@ -6,6 +6,8 @@ mod channels;
 pub mod extract;
 mod health;
 mod messages;
+mod realtime;
+mod users;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -28,6 +30,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(channels::routes())
         .merge(messages::routes())
+        .merge(realtime::routes())
+        .merge(users::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -216,3 +216,113 @@ pub async fn total_unread(conn: &mut PgConnection, app_id: Uuid, user_id: &str) 
     .fetch_one(conn)
     .await
 }
+
+/// Updates name, image and config (merged) of a channel.
+pub async fn update(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    channel_id: Uuid,
+    name: Option<&str>,
+    image_url: Option<&str>,
+    config: Option<&Value>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE channel SET name = coalesce($3, name), image_url = coalesce($4, image_url),
+                config = config || coalesce($5, '{}'::jsonb), updated_at = now()
+         WHERE app_id = $1 AND id = $2",
+    )
+    .bind(app_id)
+    .bind(channel_id)
+    .bind(name)
+    .bind(image_url)
+    .bind(config)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(conn: &mut PgConnection, app_id: Uuid, channel_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM channel WHERE app_id = $1 AND id = $2")
+        .bind(app_id)
+        .bind(channel_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn member_role(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    channel_id: Uuid,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT role FROM channel_member WHERE app_id = $1 AND channel_id = $2 AND user_id = $3",
+    )
+    .bind(app_id)
+    .bind(channel_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn set_role(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    channel_id: Uuid,
+    user_id: &str,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE channel_member SET role = $4 WHERE app_id = $1 AND channel_id = $2 AND user_id = $3")
+        .bind(app_id)
+        .bind(channel_id)
+        .bind(user_id)
+        .bind(role)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Removes a member and refreshes `member_count`; false when not a member.
+pub async fn remove_member(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    channel_id: Uuid,
+    user_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let removed =
+        sqlx::query("DELETE FROM channel_member WHERE app_id = $1 AND channel_id = $2 AND user_id = $3")
+            .bind(app_id)
+            .bind(channel_id)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1;
+    if removed {
+        sqlx::query(
+            "UPDATE channel SET member_count = greatest(member_count - 1, 0), updated_at = now()
+             WHERE app_id = $1 AND id = $2",
+        )
+        .bind(app_id)
+        .bind(channel_id)
+        .execute(conn)
+        .await?;
+    }
+    Ok(removed)
+}
+
+/// Ids of all members (for per-user events).
+pub async fn member_ids(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    channel_id: Uuid,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM channel_member WHERE app_id = $1 AND channel_id = $2 ORDER BY user_id",
+    )
+    .bind(app_id)
+    .bind(channel_id)
+    .fetch_all(conn)
+    .await
+}

@@ -23,12 +23,30 @@ pub struct MessageRow {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    pub pinned_at: Option<DateTime<Utc>>,
+    pub pinned_by: Option<String>,
     pub user_name: Option<String>,
     pub user_image: Option<String>,
     pub user_custom: Option<Value>,
     pub user_last_active_at: Option<DateTime<Utc>>,
     pub user_created_at: Option<DateTime<Utc>>,
     pub user_updated_at: Option<DateTime<Utc>>,
+}
+
+/// Columns of [`MessageRow`] over `message m` joined with `app_user u`.
+const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.user_id, m.client_msg_id, m.text, m.attachments,
+    m.parent_id, m.reply_to_id, m.reply_count, m.reaction_count, m.status, m.created_at, m.edited_at,
+    m.deleted_at, m.pinned_at, m.pinned_by, u.name AS user_name, u.image_url AS user_image,
+    u.custom_data AS user_custom, u.last_active_at AS user_last_active_at,
+    u.created_at AS user_created_at, u.updated_at AS user_updated_at";
+
+/// `SELECT <message columns> FROM message m LEFT JOIN app_user u ... WHERE <filter>`.
+fn select(filter: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM message m
+         LEFT JOIN app_user u ON u.app_id = m.app_id AND u.id = m.user_id
+         WHERE {filter}"
+    ))
 }
 
 /// Takes the channel's next `seq`. The UPDATE locks the channel row until the transaction
@@ -83,32 +101,27 @@ pub async fn insert(
     app_id: Uuid,
     m: &NewMessage<'_>,
 ) -> Result<MessageRow, sqlx::Error> {
-    sqlx::query_as(
-        "WITH ins AS (
+    let sql = format!(
+        "WITH m AS (
              INSERT INTO message (app_id, channel_id, id, seq, user_id, client_msg_id, text, attachments,
                                   parent_id, reply_to_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              RETURNING *)
-         SELECT ins.id, ins.channel_id, ins.seq, ins.user_id, ins.client_msg_id, ins.text, ins.attachments,
-                ins.parent_id, ins.reply_to_id, ins.reply_count, ins.reaction_count, ins.status,
-                ins.created_at, ins.edited_at, ins.deleted_at,
-                u.name AS user_name, u.image_url AS user_image, u.custom_data AS user_custom,
-                u.last_active_at AS user_last_active_at, u.created_at AS user_created_at,
-                u.updated_at AS user_updated_at
-         FROM ins LEFT JOIN app_user u ON u.app_id = ins.app_id AND u.id = ins.user_id",
-    )
-    .bind(app_id)
-    .bind(m.channel_id)
-    .bind(m.id)
-    .bind(m.seq)
-    .bind(m.user_id)
-    .bind(m.client_msg_id)
-    .bind(m.text)
-    .bind(m.attachments)
-    .bind(m.parent_id)
-    .bind(m.reply_to_id)
-    .fetch_one(conn)
-    .await
+         SELECT {MESSAGE_COLUMNS} FROM m LEFT JOIN app_user u ON u.app_id = m.app_id AND u.id = m.user_id"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(app_id)
+        .bind(m.channel_id)
+        .bind(m.id)
+        .bind(m.seq)
+        .bind(m.user_id)
+        .bind(m.client_msg_id)
+        .bind(m.text)
+        .bind(m.attachments)
+        .bind(m.parent_id)
+        .bind(m.reply_to_id)
+        .fetch_one(conn)
+        .await
 }
 
 /// True when `parent_id` is a top-level message of the channel.
@@ -181,17 +194,10 @@ pub async fn page_forward(
     after: i64,
     limit: i64,
 ) -> Result<Vec<MessageRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT m.id, m.channel_id, m.seq, m.user_id, m.client_msg_id, m.text, m.attachments, m.parent_id,
-                m.reply_to_id, m.reply_count, m.reaction_count, m.status, m.created_at, m.edited_at,
-                m.deleted_at, u.name AS user_name, u.image_url AS user_image, u.custom_data AS user_custom,
-                u.last_active_at AS user_last_active_at, u.created_at AS user_created_at,
-                u.updated_at AS user_updated_at
-         FROM message m LEFT JOIN app_user u ON u.app_id = m.app_id AND u.id = m.user_id
-         WHERE m.app_id = $1 AND m.channel_id = $2 AND m.seq > $3 AND m.parent_id IS NULL
-         ORDER BY m.seq ASC
-         LIMIT $4",
-    )
+    sqlx::query_as(select(
+        "m.app_id = $1 AND m.channel_id = $2 AND m.seq > $3 AND m.parent_id IS NULL
+         ORDER BY m.seq ASC LIMIT $4",
+    ))
     .bind(app_id)
     .bind(channel_id)
     .bind(after)
@@ -208,20 +214,219 @@ pub async fn page_backward(
     before: i64,
     limit: i64,
 ) -> Result<Vec<MessageRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT m.id, m.channel_id, m.seq, m.user_id, m.client_msg_id, m.text, m.attachments, m.parent_id,
-                m.reply_to_id, m.reply_count, m.reaction_count, m.status, m.created_at, m.edited_at,
-                m.deleted_at, u.name AS user_name, u.image_url AS user_image, u.custom_data AS user_custom,
-                u.last_active_at AS user_last_active_at, u.created_at AS user_created_at,
-                u.updated_at AS user_updated_at
-         FROM message m LEFT JOIN app_user u ON u.app_id = m.app_id AND u.id = m.user_id
-         WHERE m.app_id = $1 AND m.channel_id = $2 AND m.seq < $3 AND m.parent_id IS NULL
-         ORDER BY m.seq DESC
-         LIMIT $4",
-    )
+    sqlx::query_as(select(
+        "m.app_id = $1 AND m.channel_id = $2 AND m.seq < $3 AND m.parent_id IS NULL
+         ORDER BY m.seq DESC LIMIT $4",
+    ))
     .bind(app_id)
     .bind(channel_id)
     .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn get(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    channel_id: Uuid,
+    id: Uuid,
+) -> Result<Option<MessageRow>, sqlx::Error> {
+    sqlx::query_as(select("m.app_id = $1 AND m.channel_id = $2 AND m.id = $3"))
+        .bind(app_id)
+        .bind(channel_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Replaces the text of a live message; `None` if it is deleted or absent.
+pub async fn edit(conn: &mut PgConnection, app_id: Uuid, id: Uuid, text: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE message SET text = $3, edited_at = now()
+         WHERE app_id = $1 AND id = $2 AND deleted_at IS NULL",
+    )
+    .bind(app_id)
+    .bind(id)
+    .bind(text)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Soft delete: text and attachments are erased, the row (and its `seq`) stays.
+pub async fn soft_delete(conn: &mut PgConnection, app_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE message SET text = NULL, attachments = '[]'::jsonb, deleted_at = now(),
+                            pinned_at = NULL, pinned_by = NULL
+         WHERE app_id = $1 AND id = $2 AND deleted_at IS NULL",
+    )
+    .bind(app_id)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replies of a thread, oldest first.
+pub async fn thread(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    parent_id: Uuid,
+    limit: i64,
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    sqlx::query_as(select(
+        "m.app_id = $1 AND m.parent_id = $2 ORDER BY m.seq ASC LIMIT $3",
+    ))
+    .bind(app_id)
+    .bind(parent_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn set_pin(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    id: Uuid,
+    by: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE message SET pinned_at = CASE WHEN $3::text IS NULL THEN NULL ELSE coalesce(pinned_at, now()) END,
+                            pinned_by = CASE WHEN $3::text IS NULL THEN NULL ELSE coalesce(pinned_by, $3) END
+         WHERE app_id = $1 AND id = $2",
+    )
+    .bind(app_id)
+    .bind(id)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn pinned(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    channel_id: Uuid,
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    sqlx::query_as(select(
+        "m.app_id = $1 AND m.channel_id = $2 AND m.pinned_at IS NOT NULL ORDER BY m.pinned_at DESC LIMIT 100",
+    ))
+    .bind(app_id)
+    .bind(channel_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Adds a reaction; false when the user had it already. Keeps `reaction_count` in step.
+pub async fn add_reaction(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    message_id: Uuid,
+    user_id: &str,
+    emoji: &str,
+) -> Result<bool, sqlx::Error> {
+    let added = sqlx::query(
+        "INSERT INTO reaction (app_id, message_id, user_id, emoji) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(app_id)
+    .bind(message_id)
+    .bind(user_id)
+    .bind(emoji)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if added {
+        bump_reactions(conn, app_id, message_id, 1).await?;
+    }
+    Ok(added)
+}
+
+pub async fn remove_reaction(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    message_id: Uuid,
+    user_id: &str,
+    emoji: &str,
+) -> Result<bool, sqlx::Error> {
+    let removed = sqlx::query(
+        "DELETE FROM reaction WHERE app_id = $1 AND message_id = $2 AND user_id = $3 AND emoji = $4",
+    )
+    .bind(app_id)
+    .bind(message_id)
+    .bind(user_id)
+    .bind(emoji)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if removed {
+        bump_reactions(conn, app_id, message_id, -1).await?;
+    }
+    Ok(removed)
+}
+
+async fn bump_reactions(conn: &mut PgConnection, app_id: Uuid, id: Uuid, by: i32) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE message SET reaction_count = reaction_count + $3 WHERE app_id = $1 AND id = $2")
+        .bind(app_id)
+        .bind(id)
+        .bind(by)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Reactions of messages, grouped by emoji.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReactionGroup {
+    pub message_id: Uuid,
+    pub emoji: String,
+    pub count: i64,
+    pub user_ids: Vec<String>,
+}
+
+pub async fn reactions(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    message_ids: &[Uuid],
+) -> Result<Vec<ReactionGroup>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT message_id, emoji, count(*) AS count, array_agg(user_id ORDER BY created_at) AS user_ids
+         FROM reaction WHERE app_id = $1 AND message_id = ANY($2)
+         GROUP BY message_id, emoji ORDER BY message_id, min(created_at)",
+    )
+    .bind(app_id)
+    .bind(message_ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Full-text search (PostgreSQL `simple` configuration) over live messages of the channels the
+/// user belongs to, or of one channel; newest first.
+pub async fn search(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    user_id: &str,
+    channel_id: Option<Uuid>,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    sqlx::query_as(select(
+        "m.app_id = $1 AND m.deleted_at IS NULL
+           AND m.search @@ websearch_to_tsquery('simple', $4)
+           AND ($3::uuid IS NULL OR m.channel_id = $3)
+           AND m.channel_id IN (
+               SELECT c.id FROM channel c
+               LEFT JOIN channel_member cm ON cm.app_id = c.app_id AND cm.channel_id = c.id AND cm.user_id = $2
+               WHERE c.app_id = $1 AND (cm.user_id IS NOT NULL OR c.type IN ('public', 'team')))
+         ORDER BY m.created_at DESC, m.id DESC LIMIT $5",
+    ))
+    .bind(app_id)
+    .bind(user_id)
+    .bind(channel_id)
+    .bind(query)
     .bind(limit)
     .fetch_all(conn)
     .await

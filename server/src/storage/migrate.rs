@@ -10,8 +10,14 @@ use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType, Migrator};
 use sqlx::{PgPool, SqlSafeStr};
 
 /// Every migration, in order. A unit test checks that each file of `migrations/` is listed.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "baseline", include_str!("../../migrations/0001_baseline.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "baseline", include_str!("../../migrations/0001_baseline.sql")),
+    (
+        2,
+        "pins_blocks",
+        include_str!("../../migrations/0002_pins_blocks.sql"),
+    ),
+];
 
 /// Advisory lock key of the migration step ("chatsdkm" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6368_6174_7364_6b6d;

@@ -30,9 +30,9 @@ pub async fn archive_batch(
              RETURNING m.*)
          INSERT INTO archived_messages (app_id, channel_id, id, seq, user_id, client_msg_id, text, attachments,
                                         parent_id, reply_to_id, reply_count, reaction_count, status, created_at,
-                                        edited_at, deleted_at)
+                                        edited_at, deleted_at, pinned_at, pinned_by)
          SELECT app_id, channel_id, id, seq, user_id, client_msg_id, text, attachments, parent_id, reply_to_id,
-                reply_count, reaction_count, status, created_at, edited_at, deleted_at
+                reply_count, reaction_count, status, created_at, edited_at, deleted_at, pinned_at, pinned_by
          FROM moved",
     )
     .bind(app_id)

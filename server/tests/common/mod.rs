@@ -3,9 +3,13 @@
 //! is dropped at the end, also when the test panics.
 #![allow(dead_code)]
 
+pub mod centrifugo;
+
 use std::sync::Arc;
 
 use chatsdk_server::audit::MemorySink;
+use chatsdk_server::centrifugo::Centrifugo;
+use chatsdk_server::drainer::{Drainer, DrainerConfig, DrainerHandle};
 use chatsdk_server::storage::{self, migrate};
 use chatsdk_server::{AppState, Config};
 use chatsdk_testenv::{TestEnv, unique_name};
@@ -159,6 +163,19 @@ impl TestServer {
 
     pub fn pool(&self) -> &PgPool {
         &self.state.pool
+    }
+
+    /// Starts an outbox drainer on this server's database publishing to `api_url` (the test
+    /// environment's Centrifugo unless a test simulates an outage), with test-sized timers.
+    pub fn drainer(&self, api_url: &str) -> Result<DrainerHandle, Box<dyn std::error::Error + Send + Sync>> {
+        let client = Centrifugo::new(api_url, Some(TestEnv::get().centrifugo().api_key.clone()))?;
+        let config = DrainerConfig {
+            backoff_min: std::time::Duration::from_millis(50),
+            backoff_max: std::time::Duration::from_millis(400),
+            safety_interval: std::time::Duration::from_secs(5),
+            ..DrainerConfig::default()
+        };
+        Ok(Drainer::new(self.state.pool.clone(), client, config).spawn())
     }
 
     pub async fn cleanup(mut self) {

@@ -85,7 +85,8 @@ pub fn start(installed: &Installed, pki: &Pki, state: &Path) -> Result<Kubernete
                 "--service-account-signing-key-file",
                 &pki.service_account_key,
             ))
-            .args(["--service-cluster-ip-range", "10.0.0.0/24"])
+            // Room for the operator benchmark's thousand Services.
+            .args(["--service-cluster-ip-range", "10.96.0.0/16"])
             .arg(flag("--audit-policy-file", &audit_policy))
             .arg(flag("--audit-log-path", &audit_log))
             .args(["--audit-log-format", "json", "--audit-log-mode", "blocking"])
@@ -249,6 +250,8 @@ current-context: testenv
 }
 
 /// A fake node managed by kwok (selected by its annotation), untainted so pods land on it.
+/// Its capacity is generous because its pods cost nothing: the operator benchmark runs
+/// hundreds of instances.
 fn node_manifest(name: &str) -> String {
     format!(
         "---
@@ -265,8 +268,8 @@ metadata:
     kubernetes.io/arch: amd64
     type: kwok
 status:
-  allocatable: {{cpu: \"32\", memory: 256Gi, pods: \"110\"}}
-  capacity: {{cpu: \"32\", memory: 256Gi, pods: \"110\"}}
+  allocatable: {{cpu: \"1000\", memory: 4Ti, pods: \"5000\"}}
+  capacity: {{cpu: \"1000\", memory: 4Ti, pods: \"5000\"}}
 "
     )
 }
