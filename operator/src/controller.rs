@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::error::Error;
 use crate::labels::{self, names};
-use crate::resources::{self, ChildKind, Inputs, api_service, centrifugo, migration_job};
+use crate::resources::{self, ChildKind, Inputs, api_service, centrifugo};
 use crate::secrets::{self, SecretReader};
 use crate::status::{self, Migration, Observed};
 use crate::telemetry::{KindLabels, Metrics, ResultLabels};
@@ -565,5 +565,3 @@ mod tests {
         assert_eq!(backoff(base, u32::MAX), Duration::from_secs(300));
     }
 }
-
-pub use migration_job::IMAGE_ANNOTATION;
