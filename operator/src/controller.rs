@@ -490,13 +490,17 @@ async fn write_status(
         return Ok(());
     }
     for condition in status::changed(&old.conditions, &new.conditions) {
-        // Warnings are for what needs a person; progress and disabled parts are normal.
-        let normal = condition.status == "True"
+        // Warnings for what needs a person; of the normal changes only Ready's is worth an
+        // Event (the others are in status, and each Event is a write).
+        let routine = condition.status == "True"
             || matches!(
                 condition.reason.as_str(),
                 "Disabled" | "NotChecked" | "Progressing" | "Pending" | "WaitingForMigration"
             );
-        let type_ = if normal {
+        if routine && condition.type_ != chatsdk_crds::v1alpha1::condition_types::READY {
+            continue;
+        }
+        let type_ = if routine {
             EventType::Normal
         } else {
             EventType::Warning

@@ -73,16 +73,40 @@ pub struct Resolved {
     pub version: String,
 }
 
-/// Where generated values are kept, and reads of existing Secrets.
+/// Reads Secrets of the resource's namespace, remembering the revision of each one read.
 pub struct SecretReader {
     api: Api<Secret>,
+    versions: std::sync::Mutex<Vec<String>>,
 }
 
 impl SecretReader {
     pub fn new(client: kube::Client, namespace: &str) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
+            versions: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// The value of `key` in Secret `name`, which `field` of the spec references.
+    async fn key(&self, field: &str, name: &str, key: &str) -> Result<String, SecretsError> {
+        let secret = self
+            .get(name)
+            .await?
+            .ok_or_else(|| SecretsError::SecretNotFound {
+                field: field.into(),
+                name: name.into(),
+            })?;
+        if let Ok(mut versions) = self.versions.lock() {
+            versions.push(format!(
+                "{name}={}",
+                secret.resource_version().unwrap_or_default()
+            ));
+        }
+        value(&secret, key).ok_or_else(|| SecretsError::KeyMissing {
+            field: field.into(),
+            name: name.into(),
+            key: key.into(),
+        })
     }
 
     async fn get(&self, name: &str) -> Result<Option<Secret>, SecretsError> {
@@ -95,15 +119,6 @@ impl SecretReader {
 
 pub async fn resolve(cr: &ChatSDKDeployment, reader: &SecretReader) -> Result<Resolved, SecretsError> {
     let spec = &cr.spec;
-    let mut versions = Vec::new();
-    let mut read = |secret: &Secret| {
-        versions.push(format!(
-            "{}={}",
-            secret.name_any(),
-            secret.resource_version().unwrap_or_default()
-        ))
-    };
-
     let generated_name = crate::labels::names::generated_secret(cr);
     let mut generated = match reader.get(&generated_name).await? {
         Some(secret) => decode(&secret),
@@ -114,19 +129,7 @@ pub async fn resolve(cr: &ChatSDKDeployment, reader: &SecretReader) -> Result<Re
     let database_url = match (&spec.database.existing_secret, &spec.database.secrets_manager) {
         (Some(source), _) => {
             let field = "spec.database.existingSecret";
-            let secret = reader
-                .get(&source.name)
-                .await?
-                .ok_or_else(|| SecretsError::SecretNotFound {
-                    field: field.into(),
-                    name: source.name.clone(),
-                })?;
-            read(&secret);
-            let url = value(&secret, &source.key).ok_or_else(|| SecretsError::KeyMissing {
-                field: field.into(),
-                name: source.name.clone(),
-                key: source.key.clone(),
-            })?;
+            let url = reader.key(field, &source.name, &source.key).await?;
             with_ssl_mode(&url, spec.database.ssl_mode).map_err(|reason| {
                 SecretsError::InvalidDatabaseUrl {
                     field: field.into(),
@@ -168,22 +171,7 @@ pub async fn resolve(cr: &ChatSDKDeployment, reader: &SecretReader) -> Result<Re
     ];
     for (key, field, source) in sources {
         let value = match (&source.existing_secret, &source.secrets_manager) {
-            (Some(existing), _) => {
-                let secret =
-                    reader
-                        .get(&existing.name)
-                        .await?
-                        .ok_or_else(|| SecretsError::SecretNotFound {
-                            field: field.into(),
-                            name: existing.name.clone(),
-                        })?;
-                read(&secret);
-                value(&secret, &existing.key).ok_or_else(|| SecretsError::KeyMissing {
-                    field: field.into(),
-                    name: existing.name.clone(),
-                    key: existing.key.clone(),
-                })?
-            }
+            (Some(existing), _) => reader.key(field, &existing.name, &existing.key).await?,
             (None, Some(_)) => return Err(SecretsError::SecretsManagerUnsupported { field: field.into() }),
             (None, None) => generated.entry(key.to_owned()).or_insert_with(generate).clone(),
         };
@@ -193,24 +181,7 @@ pub async fn resolve(cr: &ChatSDKDeployment, reader: &SecretReader) -> Result<Re
     if let Some(redis) = &spec.centrifugo.redis {
         let field = "spec.centrifugo.redis.authToken";
         let token = match redis.auth_token.as_ref().and_then(|t| t.existing_secret.as_ref()) {
-            Some(existing) => {
-                let secret =
-                    reader
-                        .get(&existing.name)
-                        .await?
-                        .ok_or_else(|| SecretsError::SecretNotFound {
-                            field: field.into(),
-                            name: existing.name.clone(),
-                        })?;
-                read(&secret);
-                Some(
-                    value(&secret, &existing.key).ok_or_else(|| SecretsError::KeyMissing {
-                        field: field.into(),
-                        name: existing.name.clone(),
-                        key: existing.key.clone(),
-                    })?,
-                )
-            }
+            Some(existing) => Some(reader.key(field, &existing.name, &existing.key).await?),
             None if redis.auth_token.is_some() => {
                 return Err(SecretsError::SecretsManagerUnsupported { field: field.into() });
             }
@@ -229,6 +200,7 @@ pub async fn resolve(cr: &ChatSDKDeployment, reader: &SecretReader) -> Result<Re
 
     // Keep only generated values still in use, so a switch to another source drops them.
     generated.retain(|key, value| data.get(key) == Some(value));
+    let mut versions = reader.versions.lock().map(|v| v.clone()).unwrap_or_default();
     versions.sort();
     Ok(Resolved {
         data,

@@ -6,31 +6,12 @@ use std::time::Duration;
 
 use aws_sdk_rds as rds;
 use aws_sdk_secretsmanager as secretsmanager;
-use chatsdk_testenv::{TestEnv, unique_name};
+use chatsdk_testenv::{TestEnv, eventually, unique_name};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
-
-/// Polls `check` every 250 ms until it returns `Some`, panicking with `what` after `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 async fn namespace(client: &kube::Client, prefix: &str) -> String {
     let name = unique_name(prefix);

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chatsdk_crds::ChatSDKDeployment;
+pub use chatsdk_testenv::eventually;
 use chatsdk_testenv::{TestEnv, unique_name};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -16,25 +17,6 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 pub const DATABASE_URL: &str = "postgres://chatsdk:s3cret@postgres.databases.svc:5432/chatsdk";
-
-/// Polls `check` every 250 ms until it returns `Some`, panicking with `what` after `timeout`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 pub async fn client() -> kube::Client {
     TestEnv::get().kube_client().await.expect("kube client")
