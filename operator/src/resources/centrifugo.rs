@@ -216,3 +216,58 @@ pub fn endpoint(cr: &ChatSDKDeployment) -> String {
         cr.namespace().unwrap_or_default()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(spec: serde_json::Value) -> ChatSDKDeployment {
+        serde_json::from_value(json!({
+            "apiVersion": "chatsdk.io/v1alpha1", "kind": "ChatSDKDeployment",
+            "metadata": {"name": "chat", "namespace": "prod", "uid": "u"},
+            "spec": spec
+        }))
+        .expect("resource")
+    }
+
+    #[test]
+    fn memory_engine_without_redis_and_keys_from_the_instance_secret() {
+        let cr = resource(json!({"database": {"existingSecret": {"name": "db"}}}));
+        let secrets = BTreeMap::from([
+            (keys::CENTRIFUGO_TOKEN_SECRET.to_owned(), "hmac".to_owned()),
+            (keys::CENTRIFUGO_API_KEY.to_owned(), "api".to_owned()),
+        ]);
+        let config = config(&cr, &secrets);
+        assert_eq!(config["client"]["token"]["hmac_secret_key"], "hmac");
+        assert_eq!(config["http_api"]["key"], "api");
+        assert_eq!(config["http_api"]["internal"], true);
+        assert_eq!(config["http_server"]["internal_port"], INTERNAL_PORT);
+        assert!(config.get("engine").is_none());
+        let namespaces: Vec<_> = config["channel"]["namespaces"]
+            .as_array()
+            .expect("namespaces")
+            .iter()
+            .map(|n| n["name"].clone())
+            .collect();
+        assert_eq!(namespaces, [json!("chat"), json!("user")]);
+    }
+
+    #[test]
+    fn redis_engine_with_tls_and_the_auth_token() {
+        let cr = resource(json!({
+            "database": {"existingSecret": {"name": "db"}},
+            "centrifugo": {"replicas": 3, "redis": {"address": "master.cache.amazonaws.com:6379",
+                "authToken": {"existingSecret": {"name": "redis", "key": "token"}}}}
+        }));
+        let secrets = BTreeMap::from([(keys::REDIS_AUTH_TOKEN.to_owned(), "t0ken".to_owned())]);
+        let config = config(&cr, &secrets);
+        assert_eq!(config["engine"]["type"], "redis");
+        assert_eq!(
+            config["engine"]["redis"]["address"],
+            json!(["rediss://master.cache.amazonaws.com:6379"])
+        );
+        assert_eq!(config["engine"]["redis"]["password"], "t0ken");
+        let deployment = deployment(&cr, "sum").expect("deployment");
+        assert_eq!(deployment.spec.and_then(|s| s.replicas), Some(3));
+    }
+}
