@@ -35,7 +35,7 @@ use crate::labels::{self, names};
 use crate::resources::{self, ChildKind, Inputs, api_service, centrifugo};
 use crate::secrets::{self, SecretReader};
 use crate::status::{self, Migration, Observed};
-use crate::telemetry::{KindLabels, Metrics, ResultLabels};
+use crate::telemetry::{Metrics, ResultLabels};
 use crate::{FIELD_MANAGER, apply};
 
 /// Where the operator looks for resources.
@@ -389,12 +389,7 @@ async fn converge(
     for child in desired {
         let live = ctx.stores.live(child.kind, namespace, &child.name);
         if apply::apply(&ctx.client, namespace, child, live.as_ref()).await? {
-            ctx.metrics
-                .writes
-                .get_or_create(&KindLabels {
-                    kind: format!("{:?}", child.kind),
-                })
-                .inc();
+            ctx.metrics.count_write(&format!("{:?}", child.kind));
             info!(name = %cr.name_any(), kind = ?child.kind, child = %child.name, "applied");
         }
     }
@@ -417,12 +412,7 @@ async fn prune(
         for name in ctx.stores.owned(kind, uid) {
             if !desired.iter().any(|c| c.kind == kind && c.name == name) {
                 apply::delete(&ctx.client, namespace, kind, &name).await?;
-                ctx.metrics
-                    .writes
-                    .get_or_create(&KindLabels {
-                        kind: format!("{kind:?}"),
-                    })
-                    .inc();
+                ctx.metrics.count_write(&format!("{kind:?}"));
                 info!(name = %cr.name_any(), ?kind, child = %name, "deleted (no longer desired)");
             }
         }
@@ -525,12 +515,7 @@ async fn write_status(
     api.patch_status(&cr.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(Error::Kube)?;
-    ctx.metrics
-        .writes
-        .get_or_create(&KindLabels {
-            kind: "Status".into(),
-        })
-        .inc();
+    ctx.metrics.count_write("Status");
     Ok(())
 }
 

@@ -80,6 +80,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one write request to the API server for `kind` (a child kind, or `Status`).
+    pub fn count_write(&self, kind: &str) {
+        self.writes
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Encoding into a String cannot fail.

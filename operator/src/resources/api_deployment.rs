@@ -7,7 +7,7 @@ use chatsdk_crds::ChatSDKDeployment;
 use chatsdk_crds::v1alpha1::ResourcesSpec;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
+    Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, PodTemplateSpec, Probe,
     ResourceRequirements, SecretEnvSource,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -74,14 +74,7 @@ pub fn build(cr: &ChatSDKDeployment, image: &str, secrets_checksum: &str) -> Res
                     )])),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    automount_service_account_token: Some(false),
-                    enable_service_links: Some(false),
-                    security_context: Some(pod_security::pod_security_context()),
-                    volumes: Some(vec![tmp_volume]),
-                    ..PodSpec::default()
-                }),
+                spec: Some(pod_security::restricted_pod(vec![container], vec![tmp_volume])),
             },
             ..DeploymentSpec::default()
         }),

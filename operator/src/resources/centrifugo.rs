@@ -9,8 +9,8 @@ use chatsdk_crds::ChatSDKDeployment;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, HTTPGetAction, PodSpec, PodTemplateSpec, Probe, Secret, SecretVolumeSource,
-    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Container, ContainerPort, HTTPGetAction, PodTemplateSpec, Probe, Secret, SecretVolumeSource, Service,
+    ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -153,12 +153,9 @@ pub fn deployment(cr: &ChatSDKDeployment, config_checksum: &str) -> Result<Deplo
                     )])),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    automount_service_account_token: Some(false),
-                    enable_service_links: Some(false),
-                    security_context: Some(pod_security::pod_security_context()),
-                    volumes: Some(vec![
+                spec: Some(pod_security::restricted_pod(
+                    vec![container],
+                    vec![
                         Volume {
                             name: "config".into(),
                             secret: Some(SecretVolumeSource {
@@ -169,9 +166,8 @@ pub fn deployment(cr: &ChatSDKDeployment, config_checksum: &str) -> Result<Deplo
                             ..Volume::default()
                         },
                         tmp_volume,
-                    ]),
-                    ..PodSpec::default()
-                }),
+                    ],
+                )),
             },
             ..DeploymentSpec::default()
         }),

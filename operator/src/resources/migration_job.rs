@@ -54,24 +54,22 @@ pub(crate) fn server_pod(
         }),
         spec: Some(PodSpec {
             restart_policy: Some("Never".into()),
-            containers: vec![Container {
-                name: component.as_str().into(),
-                image: Some(image.to_owned()),
-                args: Some(args),
-                env: Some(vec![
-                    secret_env(cr, "DATABASE_URL"),
-                    api_deployment::env_var("LOG_LEVEL", cr.spec.api.log_level.as_str().to_owned()),
-                ]),
-                resources: Some(api_deployment::resources(&cr.spec.api.resources)),
-                security_context: Some(pod_security::container_security_context()),
-                volume_mounts: Some(vec![tmp_mount]),
-                ..Container::default()
-            }],
-            automount_service_account_token: Some(false),
-            enable_service_links: Some(false),
-            security_context: Some(pod_security::pod_security_context()),
-            volumes: Some(vec![tmp_volume]),
-            ..PodSpec::default()
+            ..pod_security::restricted_pod(
+                vec![Container {
+                    name: component.as_str().into(),
+                    image: Some(image.to_owned()),
+                    args: Some(args),
+                    env: Some(vec![
+                        secret_env(cr, "DATABASE_URL"),
+                        api_deployment::env_var("LOG_LEVEL", cr.spec.api.log_level.as_str().to_owned()),
+                    ]),
+                    resources: Some(api_deployment::resources(&cr.spec.api.resources)),
+                    security_context: Some(pod_security::container_security_context()),
+                    volume_mounts: Some(vec![tmp_mount]),
+                    ..Container::default()
+                }],
+                vec![tmp_volume],
+            )
         }),
     }
 }

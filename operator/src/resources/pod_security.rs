@@ -1,8 +1,8 @@
 //! The restricted Pod Security Standard, applied to every pod the operator creates.
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, EmptyDirVolumeSource, PodSecurityContext, SeccompProfile, SecurityContext, Volume,
-    VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, PodSecurityContext, PodSpec, SeccompProfile,
+    SecurityContext, Volume, VolumeMount,
 };
 
 /// Non-root numeric user (the distroless `nonroot` uid), so `runAsNonRoot` is checkable.
@@ -32,6 +32,19 @@ pub fn container_security_context() -> SecurityContext {
             ..Capabilities::default()
         }),
         ..SecurityContext::default()
+    }
+}
+
+/// A pod spec under the restricted standard, with no service-account token (nothing in it
+/// talks to the Kubernetes API) and no service-link environment variables.
+pub fn restricted_pod(containers: Vec<Container>, volumes: Vec<Volume>) -> PodSpec {
+    PodSpec {
+        containers,
+        volumes: Some(volumes),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(pod_security_context()),
+        ..PodSpec::default()
     }
 }
 
