@@ -34,7 +34,7 @@ use crate::error::Error;
 use crate::labels::{self, names};
 use crate::resources::{self, ChildKind, Inputs, api_service, centrifugo};
 use crate::secrets::{self, SecretReader};
-use crate::status::{self, Migration, Observed};
+use crate::status::{self, DatabaseCheck, Migration, Observed};
 use crate::telemetry::{Metrics, ResultLabels};
 use crate::{FIELD_MANAGER, apply};
 
@@ -144,6 +144,9 @@ impl Stores {
 
 /// Shared state of every reconcile.
 pub struct Context {
+    pub aws: Arc<crate::aws::Aws>,
+    /// The last `chatsdk.io/force-sync` value acted on, per resource UID.
+    forced: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Consecutive failures per resource, for exponential backoff (reset on success).
     failures: std::sync::Mutex<std::collections::HashMap<ObjectRef<ChatSDKDeployment>, u32>>,
     pub client: kube::Client,
@@ -200,6 +203,8 @@ pub async fn run(
     .touched_objects();
 
     let context = Arc::new(Context {
+        aws: Arc::new(crate::aws::Aws::new(metrics.clone())),
+        forced: Default::default(),
         failures: Default::default(),
         client: client.clone(),
         stores: stores.clone(),
@@ -285,6 +290,9 @@ fn references(cr: &ChatSDKDeployment) -> BTreeSet<String> {
     names
 }
 
+/// Annotation whose every new value forces an immediate Secrets Manager refresh.
+pub const FORCE_SYNC: &str = "chatsdk.io/force-sync";
+
 async fn reconcile(cr: Arc<ChatSDKDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     debug!(name = %cr.name_any(), generation = ?cr.metadata.generation, "reconciling");
@@ -321,7 +329,34 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
     let uid = cr.uid().ok_or(Error::NoNamespace)?;
     let old_status = cr.status.clone().unwrap_or_default();
 
-    let resolved = secrets::resolve(cr, &SecretReader::new(ctx.client.clone(), &namespace)).await;
+    let database = match &cr.spec.database.rds {
+        Some(rds) => match ctx
+            .aws
+            .rds_report(&rds.instance_identifier, rds.region.as_deref())
+            .await
+        {
+            Ok(report) => DatabaseCheck::Checked(report),
+            Err(err) => DatabaseCheck::Failed(err),
+        },
+        None => DatabaseCheck::NotConfigured,
+    };
+    let rds_endpoint = match &database {
+        DatabaseCheck::Checked(report) => report.endpoint.clone(),
+        _ => None,
+    };
+    // `chatsdk.io/force-sync`: a value not seen before re-reads Secrets Manager at once.
+    let force_sync = cr.annotations().get(FORCE_SYNC).cloned();
+    let force = force_sync.as_ref().is_some_and(|value| {
+        ctx.forced
+            .lock()
+            .map(|seen| seen.get(&uid) != Some(value))
+            .unwrap_or(true)
+    });
+    let reader = SecretReader::new(ctx.client.clone(), &namespace, ctx.aws.clone(), force);
+    let resolved = secrets::resolve(cr, &reader, rds_endpoint.as_ref()).await;
+    if let (true, Ok(_), Some(value), Ok(mut seen)) = (force, &resolved, force_sync, ctx.forced.lock()) {
+        seen.insert(uid.clone(), value);
+    }
     let resolved = match resolved {
         Ok(resolved) => resolved,
         Err(err) => {
@@ -333,6 +368,7 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
                 Err((err.reason().into(), err.to_string())),
                 migration_state(cr, ctx, &namespace),
                 None,
+                database,
             );
             let status = status::compute(cr, &observed, old_status.migrated_image.clone());
             write_status(cr, ctx, &old_status, status).await?;
@@ -359,23 +395,62 @@ async fn reconcile_inner(cr: &ChatSDKDeployment, ctx: &Context) -> Result<Action
     if let Err(err) = converge(cr, ctx, &namespace, &uid, &desired).await {
         // Say in status what the API server refused (e.g. Forbidden), then retry with backoff.
         let refused = Some((err.reason().to_owned(), err.to_string()));
-        let observed = observe(cr, ctx, &namespace, Ok(resolved.version), migration, refused);
+        let observed = observe(
+            cr,
+            ctx,
+            &namespace,
+            Ok(resolved.version),
+            migration,
+            refused,
+            database,
+        );
         let status = status::compute(cr, &observed, migrated_image);
         write_status(cr, ctx, &old_status, status).await?;
         return Err(err);
     }
 
-    let observed = observe(cr, ctx, &namespace, Ok(resolved.version), migration, None);
+    let rotated = old_status
+        .secrets_version
+        .as_ref()
+        .is_some_and(|old| *old != resolved.version);
+    let observed = observe(
+        cr,
+        ctx,
+        &namespace,
+        Ok(resolved.version.clone()),
+        migration,
+        None,
+        database,
+    );
     let status = status::compute(cr, &observed, migrated_image);
     let ready = status.phase == Some(chatsdk_crds::v1alpha1::Phase::Ready);
     write_status(cr, ctx, &old_status, status).await?;
-    // Watches bring every change of a child; the periodic requeue only catches what nothing
-    // announces (e.g. a CronJob's last run).
-    Ok(Action::requeue(if ready {
+    if rotated {
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "SecretsRotated".into(),
+            note: Some(format!(
+                "secret versions now {}; pods roll to pick them up",
+                resolved.version
+            )),
+            action: "SyncSecrets".into(),
+            secondary: None,
+        };
+        if let Err(err) = ctx.recorder.publish(&event, &cr.object_ref(&())).await {
+            warn!(error = %err, "publishing an event failed");
+        }
+    }
+    // Watches bring every change of a child; the periodic requeue catches what nothing
+    // announces: a CronJob's last run, and secrets rotated in AWS (the cache decides whether
+    // a requeue actually reads Secrets Manager).
+    let periodic = if ready {
         Duration::from_secs(300)
     } else {
         Duration::from_secs(30)
-    }))
+    };
+    Ok(Action::requeue(
+        secrets::shortest_refresh(cr).map_or(periodic, |r| r.min(periodic)),
+    ))
 }
 
 /// Applies every desired child that differs from its live object, then prunes.
@@ -453,6 +528,7 @@ fn observe(
     secrets: Result<String, (String, String)>,
     migration: Migration,
     apply_error: Option<(String, String)>,
+    database: DatabaseCheck,
 ) -> Observed {
     let stores = &ctx.stores;
     let uid = cr.uid().unwrap_or_default();
@@ -466,6 +542,7 @@ fn observe(
         api_endpoint: api_service::endpoint(cr),
         centrifugo_endpoint: centrifugo::endpoint(cr),
         apply_error,
+        database,
     }
 }
 

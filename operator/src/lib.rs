@@ -9,6 +9,7 @@
 //! - [`render`]: the same manifests, printed without a cluster.
 
 pub mod apply;
+pub mod aws;
 pub mod controller;
 pub mod error;
 pub mod labels;

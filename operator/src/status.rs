@@ -21,6 +21,15 @@ pub struct Observed {
     pub centrifugo_endpoint: String,
     /// A child the API server refused: (reason, message), e.g. ("Forbidden", "…").
     pub apply_error: Option<(String, String)>,
+    pub database: DatabaseCheck,
+}
+
+/// The RDS compliance check, when `spec.database.rds` names an instance.
+#[derive(Debug, Clone)]
+pub enum DatabaseCheck {
+    NotConfigured,
+    Checked(crate::aws::rds::RdsReport),
+    Failed(crate::aws::AwsError),
 }
 
 /// State of the database migration for the spec's image.
@@ -165,21 +174,49 @@ pub fn compute(
         true
     };
 
-    // Nothing was checked, so nothing is claimed: Unknown, and it does not hold Ready.
+    let (db_status, db_reason, db_message) = match &observed.database {
+        // Nothing was checked, so nothing is claimed.
+        DatabaseCheck::NotConfigured => (
+            "Unknown",
+            "NotChecked".to_owned(),
+            "no spec.database.rds instance to check".to_owned(),
+        ),
+        DatabaseCheck::Checked(report) if report.failed().is_empty() => (
+            "True",
+            "Compliant".to_owned(),
+            format!("all {} checks passed", report.findings.len()),
+        ),
+        DatabaseCheck::Checked(report) => {
+            let failed: Vec<String> = report
+                .failed()
+                .iter()
+                .map(|f| format!("{} ({})", f.check, f.message))
+                .collect();
+            (
+                "False",
+                "DatabaseNotCompliant".to_owned(),
+                format!("failed: {}", failed.join("; ")),
+            )
+        }
+        DatabaseCheck::Failed(err) => ("Unknown", err.reason().to_owned(), err.to_string()),
+    };
     conditions.push(condition(
         &old.conditions,
         generation,
         types::DATABASE_COMPLIANT,
-        "Unknown",
-        "NotChecked",
-        "no spec.database.rds instance to check".into(),
+        db_status,
+        &db_reason,
+        db_message,
     ));
+    // Without the hipaa profile, database findings are warnings that do not hold Ready.
+    let hipaa = spec.compliance.profile == chatsdk_crds::v1alpha1::ComplianceProfile::Hipaa;
 
     // Ready summarises the others; its reason is the first that holds it back.
     let blockers: Vec<(&str, &Condition)> = conditions
         .iter()
         .filter(|c| c.status != "True")
         .filter(|c| !matches!(c.reason.as_str(), "Disabled" | "NotChecked"))
+        .filter(|c| hipaa || c.type_ != types::DATABASE_COMPLIANT)
         .map(|c| (c.type_.as_str(), c))
         .collect();
     let ready = observed.apply_error.is_none()
@@ -247,7 +284,11 @@ pub fn compute(
         secrets_version: observed.secrets.as_ref().ok().cloned().or(old.secrets_version),
         migrated_image,
         last_retention_run,
-        compliance_findings: old.compliance_findings,
+        compliance_findings: match &observed.database {
+            DatabaseCheck::Checked(report) => report.findings.clone(),
+            DatabaseCheck::NotConfigured => Vec::new(),
+            DatabaseCheck::Failed(_) => old.compliance_findings,
+        },
     }
 }
 

@@ -34,6 +34,12 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsCallLabels {
+    pub operation: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: String,
 }
@@ -44,6 +50,7 @@ pub struct Metrics {
     pub reconciles: Family<ResultLabels, Counter>,
     pub reconcile_duration: Histogram,
     pub writes: Family<KindLabels, Counter>,
+    pub aws_calls: Family<AwsCallLabels, Counter>,
     registry: Registry,
     pub ready: AtomicBool,
 }
@@ -69,10 +76,17 @@ impl Default for Metrics {
             "Write requests to the API server by kind of child",
             writes.clone(),
         );
+        let aws_calls = Family::<AwsCallLabels, Counter>::default();
+        registry.register(
+            "aws_calls",
+            "AWS API calls by operation and result",
+            aws_calls.clone(),
+        );
         Self {
             reconciles,
             reconcile_duration,
             writes,
+            aws_calls,
             registry,
             ready: AtomicBool::new(false),
         }
@@ -87,6 +101,15 @@ impl Metrics {
                 kind: kind.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts one AWS API call (the cost the shared cache keeps down).
+    pub fn count_aws_call(&self, operation: &str, ok: bool) {
+        let labels = AwsCallLabels {
+            operation: operation.to_owned(),
+            result: if ok { "ok" } else { "error" }.to_owned(),
+        };
+        self.aws_calls.get_or_create(&labels).inc();
     }
 
     pub fn encode(&self) -> String {

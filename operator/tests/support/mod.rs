@@ -122,22 +122,38 @@ impl Drop for TestNamespace {
 pub struct Operator {
     child: Child,
     pub metrics_port: u16,
+    log_path: std::path::PathBuf,
 }
 
 impl Operator {
-    /// Runs the operator watching `namespace` only (so tests in parallel do not share it).
+    /// Runs the operator watching `namespace` only (so tests in parallel do not share it),
+    /// with AWS pointed at the environment's moto server.
     pub fn start(namespace: &str, leader_election: bool, identity: &str) -> Self {
+        Self::start_with_aws(
+            namespace,
+            leader_election,
+            identity,
+            &TestEnv::get().endpoints.aws.endpoint_url,
+        )
+    }
+
+    /// As [`Operator::start`], with AWS at `aws_endpoint` (e.g. a closed port).
+    pub fn start_with_aws(
+        namespace: &str,
+        leader_election: bool,
+        identity: &str,
+        aws_endpoint: &str,
+    ) -> Self {
         let env = TestEnv::get();
         let metrics_port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("free port");
-        let log = std::fs::File::create(
-            env.endpoints
-                .state_dir
-                .join(format!("logs/operator-{identity}.log")),
-        )
-        .expect("operator log");
+        let log_path = env
+            .endpoints
+            .state_dir
+            .join(format!("logs/operator-{identity}.log"));
+        let log = std::fs::File::create(&log_path).expect("operator log");
         let child = Command::new(env!("CARGO_BIN_EXE_chatsdk-operator"))
             .arg("run")
             .env("KUBECONFIG", &env.endpoints.kubernetes.kubeconfig)
@@ -145,6 +161,11 @@ impl Operator {
             .env("POD_NAMESPACE", namespace)
             .env("POD_NAME", identity)
             .env("LEADER_ELECTION", leader_election.to_string())
+            .env("AWS_ENDPOINT_URL", aws_endpoint)
+            .env("AWS_REGION", &env.endpoints.aws.region)
+            .env("AWS_ACCESS_KEY_ID", &env.endpoints.aws.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &env.endpoints.aws.secret_access_key)
+            .env_remove("AWS_PROFILE")
             .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
             .env(
                 "RUST_LOG",
@@ -154,7 +175,11 @@ impl Operator {
             .stderr(log)
             .spawn()
             .expect("start the operator");
-        Self { child, metrics_port }
+        Self {
+            child,
+            metrics_port,
+            log_path,
+        }
     }
 
     /// The operator's Prometheus metrics, as text.
@@ -172,6 +197,11 @@ impl Operator {
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum(),
         )
+    }
+
+    /// The operator's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     pub fn stop(mut self) {

@@ -1,0 +1,464 @@
+//! Secrets Manager sources and RDS compliance checks, through the real aws-sdk against the
+//! test environment's moto server and the real test API server.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_rds as rds;
+use aws_sdk_secretsmanager as secretsmanager;
+use chatsdk_crds::ChatSDKDeployment;
+use chatsdk_testenv::{TestEnv, unique_name};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::ListParams;
+use serde_json::json;
+use support::{Operator, TestNamespace, condition, eventually, wait_ready};
+
+async fn secrets_client() -> secretsmanager::Client {
+    secretsmanager::Client::new(&TestEnv::get().aws_config().await)
+}
+
+async fn put_secret(client: &secretsmanager::Client, id: &str, value: &str) -> String {
+    match client.create_secret().name(id).secret_string(value).send().await {
+        Ok(created) => created.version_id().unwrap_or_default().to_owned(),
+        Err(_) => client
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("put secret value")
+            .version_id()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+fn from_secrets_manager(name: &str, secret_id: &str, refresh: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "chatsdk.io/v1alpha1", "kind": "ChatSDKDeployment",
+        "metadata": {"name": name},
+        "spec": {"database": {"secretsManager": {"secretId": secret_id, "refreshInterval": refresh}}}
+    })
+}
+
+/// The test PostgreSQL's credentials as the guide's JSON secret.
+fn postgres_credentials(password_override: Option<&str>) -> (serde_json::Value, String) {
+    let url = url::Url::parse(&TestEnv::get().endpoints.postgres.url).expect("postgres url");
+    let password = password_override
+        .unwrap_or(url.password().expect("password"))
+        .to_owned();
+    let secret = json!({
+        "username": url.username(), "password": password, "engine": "postgres",
+        "host": url.host_str().expect("host"), "port": url.port().expect("port"),
+        "dbname": url.path().trim_start_matches('/'),
+    });
+    (secret, password)
+}
+
+fn secret_value(secret: &Secret, key: &str) -> String {
+    let bytes = secret.data.as_ref().and_then(|d| d.get(key)).expect(key);
+    String::from_utf8(bytes.0.clone()).expect("utf-8")
+}
+
+fn checksum(deployment: &Deployment) -> Option<String> {
+    deployment
+        .spec
+        .as_ref()?
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get("chatsdk.io/secrets-checksum")
+        .cloned()
+}
+
+async fn events_text(ns: &TestNamespace) -> String {
+    let events = ns
+        .api::<k8s_openapi::api::events::v1::Event>()
+        .list(&ListParams::default())
+        .await
+        .expect("events");
+    serde_json::to_string(&events.items).expect("json")
+}
+
+#[tokio::test]
+async fn database_url_from_secrets_manager_connects_and_follows_rotation() {
+    let ns = TestNamespace::new("aws-sync").await;
+    let sm = secrets_client().await;
+    let secret_id = format!("chatsdk/{}/postgres", ns.name);
+    let (credentials, password) = postgres_credentials(None);
+    let v1 = put_secret(&sm, &secret_id, &credentials.to_string()).await;
+    let operator = Operator::start(&ns.name, false, "aws-sync");
+    ns.create(from_secrets_manager("chat", &secret_id, "3s"))
+        .await
+        .expect("create");
+    let cr = wait_ready(&ns, "chat").await;
+    assert_eq!(
+        cr.status.as_ref().and_then(|s| s.secrets_version.clone()),
+        Some(format!("{secret_id}@{v1}"))
+    );
+
+    // The composed URL is the test database's, with sslmode=require, and it really connects.
+    let instance = ns
+        .api::<Secret>()
+        .get("chat-secrets")
+        .await
+        .expect("instance secret");
+    let database_url = secret_value(&instance, "DATABASE_URL");
+    assert!(database_url.ends_with("?sslmode=require"), "{database_url}");
+    let pool = sqlx::PgPool::connect(&database_url)
+        .await
+        .expect("connect with the composed DATABASE_URL");
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .expect("query");
+    assert!(ssl);
+
+    // Rotation: a new version reaches the Secret, the pods' checksum and status within one
+    // refresh interval (3 s here), with an Event.
+    let deployments = ns.api::<Deployment>();
+    let before = checksum(&deployments.get("chat-api").await.expect("api"));
+    let (rotated, new_password) = postgres_credentials(Some("rotated/p@ss word"));
+    let v2 = put_secret(&sm, &secret_id, &rotated.to_string()).await;
+    assert_ne!(v1, v2);
+    let crs = ns.api::<ChatSDKDeployment>();
+    eventually(
+        "the rotation to reach status",
+        Duration::from_secs(20),
+        || async {
+            let cr = crs.get("chat").await.ok()?;
+            (cr.status?.secrets_version? == format!("{secret_id}@{v2}")).then_some(())
+        },
+    )
+    .await;
+    let instance = ns
+        .api::<Secret>()
+        .get("chat-secrets")
+        .await
+        .expect("instance secret");
+    assert!(
+        secret_value(&instance, "DATABASE_URL").contains(":rotated%2Fp%40ss%20word@"),
+        "the password is URL-encoded"
+    );
+    let after = checksum(&deployments.get("chat-api").await.expect("api"));
+    assert_ne!(before, after, "the API pods roll");
+    eventually("a SecretsRotated event", Duration::from_secs(10), || async {
+        events_text(&ns).await.contains("SecretsRotated").then_some(())
+    })
+    .await;
+
+    // No secret value in the operator's log, the Events or the status.
+    let status = serde_json::to_string(&crs.get("chat").await.expect("cr").status).expect("json");
+    for (place, text) in [
+        ("log", operator.log()),
+        ("events", events_text(&ns).await),
+        ("status", status),
+    ] {
+        for value in [password.as_str(), new_password.as_str(), "rotated%2Fp%40ss"] {
+            assert!(!text.contains(value), "a secret value leaked into the {place}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_failure_has_its_reason_and_keeps_the_last_good_secret() {
+    let ns = TestNamespace::new("aws-fail").await;
+    ns.database_secret("db", support::DATABASE_URL).await;
+    let sm = secrets_client().await;
+    let operator = Operator::start(&ns.name, false, "aws-fail");
+    let crs = ns.api::<ChatSDKDeployment>();
+    let failed = |name: &'static str, reason: &'static str| {
+        let crs = crs.clone();
+        async move {
+            eventually(
+                &format!("{name}: SecretsSynced=False/{reason}"),
+                Duration::from_secs(30),
+                || async {
+                    let cr = crs.get(name).await.ok()?;
+                    let (status, got) = condition(&cr, "SecretsSynced")?;
+                    (status == "False" && got == reason).then_some(cr)
+                },
+            )
+            .await
+        }
+    };
+    let message = |cr: &ChatSDKDeployment| {
+        cr.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "SecretsSynced"))
+            .map(|c| c.message.clone())
+            .unwrap_or_default()
+    };
+
+    // The secret does not exist.
+    let missing = format!("chatsdk/{}/missing", ns.name);
+    ns.create(from_secrets_manager("missing", &missing, "1h"))
+        .await
+        .expect("create");
+    let cr = failed("missing", "AwsResourceNotFound").await;
+    assert!(message(&cr).contains(&missing), "{}", message(&cr));
+
+    // Not JSON.
+    let malformed = format!("chatsdk/{}/malformed", ns.name);
+    put_secret(&sm, &malformed, "hunter2-not-json").await;
+    ns.create(from_secrets_manager("malformed", &malformed, "1h"))
+        .await
+        .expect("create");
+    let cr = failed("malformed", "MalformedSecret").await;
+    assert_eq!(
+        message(&cr),
+        format!("spec.database.secretsManager: Secrets Manager secret {malformed} is not a JSON object")
+    );
+
+    // A key missing.
+    let no_password = format!("chatsdk/{}/no-password", ns.name);
+    put_secret(
+        &sm,
+        &no_password,
+        &json!({"username": "u", "host": "db", "port": 5432, "dbname": "chat"}).to_string(),
+    )
+    .await;
+    ns.create(from_secrets_manager("nopassword", &no_password, "1h"))
+        .await
+        .expect("create");
+    let cr = failed("nopassword", "SecretKeyMissing").await;
+    assert_eq!(
+        message(&cr),
+        format!("spec.database.secretsManager: Secrets Manager secret {no_password} has no key password")
+    );
+
+    // A good secret that later breaks: the last good Secret and the running pods stay.
+    let good = format!("chatsdk/{}/good", ns.name);
+    let (credentials, password) = postgres_credentials(None);
+    put_secret(&sm, &good, &credentials.to_string()).await;
+    ns.create(from_secrets_manager("good", &good, "2s"))
+        .await
+        .expect("create");
+    wait_ready(&ns, "good").await;
+    let secret_before = ns.api::<Secret>().get("good-secrets").await.expect("secret").data;
+    let checksum_before = checksum(&ns.api::<Deployment>().get("good-api").await.expect("api"));
+    put_secret(&sm, &good, "{broken").await;
+    let cr = failed("good", "MalformedSecret").await;
+    assert_eq!(condition(&cr, "Ready").map(|c| c.0), Some("False".into()));
+    assert_eq!(
+        ns.api::<Secret>().get("good-secrets").await.expect("secret").data,
+        secret_before,
+        "last good Secret kept"
+    );
+    assert_eq!(
+        checksum(&ns.api::<Deployment>().get("good-api").await.expect("api")),
+        checksum_before,
+        "pods untouched"
+    );
+
+    // AWS unreachable (a second operator in its own namespace, pointed at a closed port).
+    let offline = TestNamespace::new("aws-offline").await;
+    let offline_operator =
+        Operator::start_with_aws(&offline.name, false, "aws-offline", "http://127.0.0.1:1");
+    offline
+        .create(from_secrets_manager("chat", &good, "1h"))
+        .await
+        .expect("create");
+    let offline_crs = offline.api::<ChatSDKDeployment>();
+    let cr = eventually(
+        "SecretsSynced=False/AwsUnreachable",
+        Duration::from_secs(60),
+        || async {
+            let cr = offline_crs.get("chat").await.ok()?;
+            (condition(&cr, "SecretsSynced")? == ("False".into(), "AwsUnreachable".into())).then_some(cr)
+        },
+    )
+    .await;
+    assert!(message(&cr).contains(&good));
+
+    // Nothing leaked anywhere.
+    let statuses =
+        serde_json::to_string(&crs.list(&ListParams::default()).await.expect("list").items).expect("json");
+    for (place, text) in [
+        ("log", operator.log() + &offline_operator.log()),
+        ("events", events_text(&ns).await),
+        ("status", statuses),
+    ] {
+        for value in [password.as_str(), "hunter2-not-json", "{broken"] {
+            assert!(!text.contains(value), "a secret value leaked into the {place}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn fifty_resources_sharing_a_secret_cost_one_read_per_refresh_interval() {
+    let ns = TestNamespace::new("aws-shared").await;
+    let sm = secrets_client().await;
+    let secret_id = format!("chatsdk/{}/shared", ns.name);
+    put_secret(&sm, &secret_id, &postgres_credentials(None).0.to_string()).await;
+    let operator = Operator::start(&ns.name, false, "aws-shared");
+    for i in 0..50 {
+        ns.create(from_secrets_manager(&format!("chat-{i}"), &secret_id, "1h"))
+            .await
+            .expect("create");
+    }
+    let crs = ns.api::<ChatSDKDeployment>();
+    eventually(
+        "50 resources with their secrets synced",
+        Duration::from_secs(120),
+        || async {
+            let list = crs.list(&ListParams::default()).await.ok()?;
+            let synced = list
+                .items
+                .iter()
+                .filter(|cr| condition(cr, "SecretsSynced").is_some_and(|c| c.0 == "True"))
+                .count();
+            (synced == 50).then_some(())
+        },
+    )
+    .await;
+    let calls = operator
+        .metrics()
+        .await
+        .expect("metrics")
+        .lines()
+        .find(|l| l.starts_with("chatsdk_operator_aws_calls_total{") && l.contains("GetSecretValue"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(
+        calls,
+        Some(1.0),
+        "one GetSecretValue for 50 resources within the refresh interval"
+    );
+}
+
+/// A parameter group with `rds.force_ssl = 1`, and an instance using it (or not).
+async fn rds_instance(client: &rds::Client, compliant: bool) -> String {
+    let id = unique_name(if compliant { "compliant" } else { "lax" });
+    let mut create = client
+        .create_db_instance()
+        .db_instance_identifier(&id)
+        .db_instance_class("db.r6g.large")
+        .engine("postgres")
+        .allocated_storage(20)
+        .master_username("chatsdk")
+        .master_user_password("not-used-here");
+    if compliant {
+        let group = unique_name("hipaa-params");
+        client
+            .create_db_parameter_group()
+            .db_parameter_group_name(&group)
+            .db_parameter_group_family("postgres15")
+            .description("force TLS")
+            .send()
+            .await
+            .expect("parameter group");
+        client
+            .modify_db_parameter_group()
+            .db_parameter_group_name(&group)
+            .parameters(
+                rds::types::Parameter::builder()
+                    .parameter_name("rds.force_ssl")
+                    .parameter_value("1")
+                    .apply_method(rds::types::ApplyMethod::Immediate)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("force_ssl");
+        create = create
+            .db_parameter_group_name(group)
+            .storage_encrypted(true)
+            .backup_retention_period(35)
+            .multi_az(true)
+            .publicly_accessible(false)
+            .deletion_protection(true);
+    } else {
+        create = create.backup_retention_period(7).publicly_accessible(true);
+    }
+    create.send().await.expect("create instance");
+    id
+}
+
+#[tokio::test]
+async fn rds_findings_hold_ready_under_hipaa_and_warn_otherwise() {
+    let ns = TestNamespace::new("aws-rds").await;
+    ns.database_secret("db", support::DATABASE_URL).await;
+    let client = rds::Client::new(&TestEnv::get().aws_config().await);
+    let compliant = rds_instance(&client, true).await;
+    let lax = rds_instance(&client, false).await;
+    let _operator = Operator::start(&ns.name, false, "aws-rds");
+    let resource = |name: &str, instance: &str, profile: &str| {
+        json!({"apiVersion": "chatsdk.io/v1alpha1", "kind": "ChatSDKDeployment", "metadata": {"name": name},
+            "spec": {"database": {"existingSecret": {"name": "db"}, "rds": {"instanceIdentifier": instance}},
+                     "compliance": {"profile": profile}}})
+    };
+    ns.create(resource("compliant", &compliant, "hipaa"))
+        .await
+        .expect("create");
+    ns.create(resource("lax-hipaa", &lax, "hipaa"))
+        .await
+        .expect("create");
+    ns.create(resource("lax-none", &lax, "none"))
+        .await
+        .expect("create");
+
+    let cr = wait_ready(&ns, "compliant").await;
+    assert_eq!(
+        condition(&cr, "DatabaseCompliant"),
+        Some(("True".into(), "Compliant".into()))
+    );
+    let findings = cr.status.expect("status").compliance_findings;
+    assert_eq!(findings.len(), 6);
+    assert!(findings.iter().all(|f| f.passed), "{findings:?}");
+
+    let expected_failures = "failed: StorageEncrypted (storage is not encrypted at rest); \
+        BackupRetentionPeriod (automated backups are kept 7 days (at least 35 required)); \
+        MultiAZ (Multi-AZ is off); PubliclyAccessible (the instance is publicly accessible); \
+        DeletionProtection (deletion protection is off); \
+        ForceSSL (rds.force_ssl is not set in parameter group default.postgres";
+    let crs = ns.api::<ChatSDKDeployment>();
+    let cr = eventually(
+        "lax-hipaa held by DatabaseNotCompliant",
+        Duration::from_secs(60),
+        || async {
+            let cr = crs.get("lax-hipaa").await.ok()?;
+            (condition(&cr, "Ready")? == ("False".into(), "DatabaseNotCompliant".into())).then_some(cr)
+        },
+    )
+    .await;
+    let ready = cr
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned())
+        .expect("Ready");
+    assert!(
+        ready
+            .message
+            .starts_with(&format!("DatabaseCompliant: {expected_failures}")),
+        "{}",
+        ready.message
+    );
+
+    let cr = wait_ready(&ns, "lax-none").await;
+    assert_eq!(
+        condition(&cr, "DatabaseCompliant"),
+        Some(("False".into(), "DatabaseNotCompliant".into()))
+    );
+    assert_eq!(
+        cr.status
+            .expect("status")
+            .compliance_findings
+            .iter()
+            .filter(|f| !f.passed)
+            .count(),
+        6
+    );
+    eventually(
+        "a DatabaseNotCompliant warning",
+        Duration::from_secs(30),
+        || async {
+            let text = events_text(&ns).await;
+            (text.contains("DatabaseNotCompliant") && text.contains("Warning")).then_some(())
+        },
+    )
+    .await;
+}
