@@ -132,6 +132,7 @@ pub async fn serve(
         .route("/readyz", get(ready_handler))
         .with_state(metrics);
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz and /readyz");
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -121,7 +120,6 @@ impl Drop for TestNamespace {
 /// The operator binary, running against the test API server; killed when dropped.
 pub struct Operator {
     child: Child,
-    pub metrics_port: u16,
     log_path: std::path::PathBuf,
 }
 
@@ -145,10 +143,6 @@ impl Operator {
         aws_endpoint: &str,
     ) -> Self {
         let env = TestEnv::get();
-        let metrics_port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
         let log_path = env
             .endpoints
             .state_dir
@@ -166,7 +160,8 @@ impl Operator {
             .env("AWS_ACCESS_KEY_ID", &env.endpoints.aws.access_key_id)
             .env("AWS_SECRET_ACCESS_KEY", &env.endpoints.aws.secret_access_key)
             .env_remove("AWS_PROFILE")
-            .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+            // Port 0: the operator logs the port it got, so parallel tests never collide.
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .env(
                 "RUST_LOG",
                 std::env::var("OPERATOR_RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
@@ -175,16 +170,21 @@ impl Operator {
             .stderr(log)
             .spawn()
             .expect("start the operator");
-        Self {
-            child,
-            metrics_port,
-            log_path,
-        }
+        Self { child, log_path }
+    }
+
+    /// The metrics server's address, from the operator's log.
+    fn metrics_addr(&self) -> Option<String> {
+        self.log().lines().find_map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+            (entry["message"] == "serving /metrics, /healthz and /readyz")
+                .then(|| entry["addr"].as_str().map(str::to_owned))?
+        })
     }
 
     /// The operator's Prometheus metrics, as text.
     pub async fn metrics(&self) -> Option<String> {
-        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        let url = format!("http://{}/metrics", self.metrics_addr()?);
         reqwest::get(url).await.ok()?.text().await.ok()
     }
 
