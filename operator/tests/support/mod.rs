@@ -142,6 +142,39 @@ impl Operator {
         identity: &str,
         aws_endpoint: &str,
     ) -> Self {
+        let kubeconfig = TestEnv::get().endpoints.kubernetes.kubeconfig.clone();
+        Self::spawn(namespace, leader_election, identity, aws_endpoint, &kubeconfig)
+    }
+
+    /// Runs the operator authenticated by `token` only (e.g. a ServiceAccount's), as in a pod.
+    pub fn start_as(namespace: &str, identity: &str, token: &str) -> Self {
+        let env = TestEnv::get();
+        let ca = env.endpoints.state_dir.join("pki/ca.crt");
+        let kubeconfig = env.endpoints.state_dir.join(format!("kubeconfig-{identity}"));
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", certificate-authority: \"{ca}\"}}\n\
+             users:\n- name: u\n  user: {{token: \"{token}\"}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\n\
+             current-context: c\n",
+            server = env.endpoints.kubernetes.server,
+            ca = ca.display(),
+        );
+        std::fs::write(&kubeconfig, config).expect("kubeconfig");
+        Self::spawn(
+            namespace,
+            true,
+            identity,
+            &env.endpoints.aws.endpoint_url,
+            &kubeconfig,
+        )
+    }
+
+    fn spawn(
+        namespace: &str,
+        leader_election: bool,
+        identity: &str,
+        aws_endpoint: &str,
+        kubeconfig: &std::path::Path,
+    ) -> Self {
         let env = TestEnv::get();
         let log_path = env
             .endpoints
@@ -150,7 +183,7 @@ impl Operator {
         let log = std::fs::File::create(&log_path).expect("operator log");
         let child = Command::new(env!("CARGO_BIN_EXE_chatsdk-operator"))
             .arg("run")
-            .env("KUBECONFIG", &env.endpoints.kubernetes.kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("WATCH_NAMESPACE", namespace)
             .env("POD_NAMESPACE", namespace)
             .env("POD_NAME", identity)
