@@ -217,3 +217,32 @@ fn render_refuses_what_the_api_server_refuses() {
     let valid = serde_yaml::to_string(&resource(json!({}))).expect("yaml");
     assert!(chatsdk_operator::render::render(&valid, "default").is_ok());
 }
+
+#[tokio::test]
+async fn every_example_is_accepted_by_the_api_server() {
+    let ns = TestNamespace::new("examples").await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("examples") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let mut value: Value = serde::Deserialize::deserialize(document).expect("yaml");
+            if value["kind"] != "ChatSDKDeployment" {
+                continue;
+            }
+            value["metadata"]["namespace"] = json!(ns.name);
+            ns.create(value)
+                .await
+                .unwrap_or_else(|e| panic!("{} is refused: {e}", path.display()));
+            // render accepts it too.
+            chatsdk_operator::render::render(&text, &ns.name)
+                .unwrap_or_else(|e| panic!("render {}: {e}", path.display()));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "minimal.yaml and hipaa-aws.yaml at least");
+}

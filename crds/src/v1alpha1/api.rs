@@ -156,7 +156,7 @@ pub struct AutoscalingSpec {
     #[schemars(range(min = 1, max = 100))]
     pub max_replicas: i32,
     /// Average CPU utilisation (percent of the request) to aim for.
-    #[serde(default = "default_target_cpu")]
+    #[serde(default = "default_target_cpu", rename = "targetCPUUtilization")]
     #[schemars(range(min = 10, max = 100))]
     pub target_cpu_utilization: i32,
 }
