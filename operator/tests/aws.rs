@@ -462,3 +462,52 @@ async fn rds_findings_hold_ready_under_hipaa_and_warn_otherwise() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn force_sync_annotation_reads_secrets_manager_at_once() {
+    let ns = TestNamespace::new("aws-force").await;
+    let sm = secrets_client().await;
+    let secret_id = format!("chatsdk/{}/postgres", ns.name);
+    put_secret(&sm, &secret_id, &postgres_credentials(None).0.to_string()).await;
+    let _operator = Operator::start(&ns.name, false, "aws-force");
+    // A long refresh interval: without the annotation the new version would wait an hour.
+    ns.create(from_secrets_manager("chat", &secret_id, "1h"))
+        .await
+        .expect("create");
+    wait_ready(&ns, "chat").await;
+    let v2 = put_secret(
+        &sm,
+        &secret_id,
+        &postgres_credentials(Some("forced")).0.to_string(),
+    )
+    .await;
+    let crs = ns.api::<ChatSDKDeployment>();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let unchanged = crs
+        .get("chat")
+        .await
+        .expect("cr")
+        .status
+        .and_then(|s| s.secrets_version);
+    assert_ne!(
+        unchanged,
+        Some(format!("{secret_id}@{v2}")),
+        "the cache holds until the interval"
+    );
+
+    let annotate = json!({"metadata": {"annotations": {"chatsdk.io/force-sync": "2026-11-23T17:00"}}});
+    crs.patch(
+        "chat",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&annotate),
+    )
+    .await
+    .expect("annotate");
+    eventually("the forced sync", Duration::from_secs(20), || async {
+        let cr = crs.get("chat").await.ok()?;
+        (cr.status?.secrets_version? == format!("{secret_id}@{v2}")).then_some(())
+    })
+    .await;
+    let instance = ns.api::<Secret>().get("chat-secrets").await.expect("secret");
+    assert!(secret_value(&instance, "DATABASE_URL").contains(":forced@"));
+}

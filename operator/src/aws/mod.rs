@@ -156,3 +156,45 @@ impl AwsError {
         matches!(self, Self::Throttled { .. })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_secretsmanager::config::http::HttpResponse;
+    use aws_sdk_secretsmanager::error::ErrorMetadata;
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn service_error(code: &str) -> SdkError<GetSecretValueError, HttpResponse> {
+        let metadata = ErrorMetadata::builder()
+            .code(code)
+            .message("denied for a reason")
+            .build();
+        let response = HttpResponse::new(400u16.try_into().expect("status"), SdkBody::empty());
+        SdkError::service_error(GetSecretValueError::generic(metadata), response)
+    }
+
+    #[test]
+    fn error_codes_map_to_condition_reasons() {
+        let cases = [
+            ("AccessDeniedException", "AwsAccessDenied"),
+            ("UnrecognizedClientException", "AwsAccessDenied"),
+            ("ThrottlingException", "AwsThrottled"),
+            ("ResourceNotFoundException", "AwsResourceNotFound"),
+            ("InternalServiceError", "AwsError"),
+        ];
+        for (code, reason) in cases {
+            let err = AwsError::classify(
+                "GetSecretValue",
+                "chatsdk/postgres/password",
+                &service_error(code),
+            );
+            assert_eq!(err.reason(), reason, "{code}");
+            assert!(err.to_string().contains("chatsdk/postgres/password"), "{err}");
+        }
+        assert!(
+            AwsError::classify("GetSecretValue", "s", &service_error("ThrottlingException")).is_throttling()
+        );
+    }
+}
