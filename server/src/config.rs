@@ -30,6 +30,14 @@ pub struct Config {
     /// Platform admin key for `/admin/*`; the admin API answers 503 without it.
     pub admin_api_key: Option<String>,
     pub centrifugo: CentrifugoConfig,
+    /// Per-user request budget (`RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST`); off when unset.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    pub per_minute: u32,
+    pub burst: u32,
 }
 
 #[derive(Clone)]
@@ -65,6 +73,7 @@ impl std::fmt::Debug for Config {
             .field("secure_cookies", &self.secure_cookies)
             .field("admin_api_key", &self.admin_api_key.as_ref().map(|_| "<set>"))
             .field("centrifugo_api_url", &self.centrifugo.api_url)
+            .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
 }
@@ -121,7 +130,18 @@ impl Config {
             });
         }
 
+        let per_minute: u32 = parse(&get, "RATE_LIMIT_PER_MINUTE", 0)?;
+        let rate_limit = (per_minute > 0)
+            .then(|| {
+                parse(&get, "RATE_LIMIT_BURST", per_minute).map(|burst: u32| RateLimitConfig {
+                    per_minute,
+                    burst: burst.max(1),
+                })
+            })
+            .transpose()?;
+
         Ok(Config {
+            rate_limit,
             database_url,
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
             port: parse(&get, "PORT", 5501)?,
@@ -210,6 +230,7 @@ mod tests {
         assert_eq!(config.jwt.audience, "chatsdk-client");
         assert!(!config.require_mfa && !config.force_https && !config.secure_cookies);
         assert_eq!(config.admin_api_key, None);
+        assert_eq!(config.rate_limit, None);
         Ok(())
     }
 
@@ -228,8 +249,17 @@ mod tests {
             ("LOG_LEVEL", "debug".to_owned()),
             ("CENTRIFUGO_API_URL", "http://c/api".to_owned()),
             ("CENTRIFUGO_API_KEY", "k".to_owned()),
+            ("RATE_LIMIT_PER_MINUTE", "120".to_owned()),
+            ("RATE_LIMIT_BURST", "20".to_owned()),
         ]);
         let config = load(&vars)?;
+        assert_eq!(
+            config.rate_limit,
+            Some(RateLimitConfig {
+                per_minute: 120,
+                burst: 20
+            })
+        );
         assert_eq!(config.port, 8080);
         assert_eq!(config.jwt.access_ttl, Duration::from_secs(300));
         assert!(config.require_mfa && config.force_https && config.secure_cookies);
@@ -264,6 +294,7 @@ mod tests {
             ("PORT", "x"),
             ("REQUIRE_MFA", "maybe"),
             ("SESSION_TIMEOUT_MINUTES", "0"),
+            ("RATE_LIMIT_PER_MINUTE", "-1"),
         ] {
             let mut vars = base();
             vars.insert(name, value.into());

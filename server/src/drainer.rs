@@ -8,6 +8,7 @@
 //! unreachable the rows stay (their `attempts` counted) and the drainer backs off
 //! exponentially; rows written while no server ran are published at the next start.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -16,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::centrifugo::{Centrifugo, CentrifugoError, Outcome, Publication};
+use crate::metrics::Metrics;
 use crate::storage::outbox;
 
 pub const NOTIFY_CHANNEL: &str = "chatsdk_outbox";
@@ -70,6 +72,7 @@ pub struct Drainer {
     pool: PgPool,
     centrifugo: Centrifugo,
     config: DrainerConfig,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// A running drainer; `stop` ends it after its current round.
@@ -92,7 +95,14 @@ impl Drainer {
             pool,
             centrifugo,
             config,
+            metrics: None,
         }
+    }
+
+    /// Records publish lag, deliveries and failures (the server passes its `/metrics` set).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn spawn(self) -> DrainerHandle {
@@ -125,13 +135,19 @@ impl Drainer {
                 let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
                 outbox::record_attempt(&mut tx, &ids).await?;
                 tx.commit().await?;
+                if let Some(metrics) = &self.metrics {
+                    metrics.publish_failures.inc();
+                }
                 return Err(err.into());
             }
         };
-        let (mut done, mut retry, mut first_retry) = (Vec::new(), Vec::new(), None);
+        let (mut done, mut accepted, mut retry, mut first_retry) = (Vec::new(), Vec::new(), Vec::new(), None);
         for (row, outcome) in rows.iter().zip(outcomes) {
             match outcome {
-                Outcome::Accepted => done.push(row.id),
+                Outcome::Accepted => {
+                    done.push(row.id);
+                    accepted.push(row.id);
+                }
                 Outcome::Rejected(reason) => {
                     // Centrifugo will never take it (e.g. unknown namespace): keeping it would
                     // retry forever, so it is logged and dropped.
@@ -144,9 +160,19 @@ impl Drainer {
                 }
             }
         }
-        outbox::remove(&mut tx, &done).await?;
+        let removed = outbox::remove(&mut tx, &done).await?;
         outbox::record_attempt(&mut tx, &retry).await?;
         tx.commit().await?;
+        if let Some(metrics) = &self.metrics {
+            let accepted: std::collections::HashSet<i64> = accepted.into_iter().collect();
+            for (_, lag) in removed.iter().filter(|(id, _)| accepted.contains(id)) {
+                metrics.publish_lag.observe(*lag);
+            }
+            metrics.published.inc_by(accepted.len() as u64);
+            if !retry.is_empty() {
+                metrics.publish_failures.inc();
+            }
+        }
         match first_retry {
             Some(reason) => Err(DrainError::Transient(retry.len(), reason)),
             None => Ok(Round::Published(done.len())),

@@ -31,6 +31,9 @@ pub enum ApiError {
     PayloadTooLarge { message: Text },
     #[error("{message}")]
     Unavailable { code: &'static str, message: Text },
+    /// The per-user rate limit; `Retry-After` tells when the next request passes.
+    #[error("Too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("internal: {0}")]
@@ -89,6 +92,7 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,6 +106,7 @@ impl ApiError {
             | Self::Conflict { code, message }
             | Self::Unavailable { code, message } => (code, message, None),
             Self::PayloadTooLarge { message } => ("PAYLOAD_TOO_LARGE", message, None),
+            Self::TooManyRequests { .. } => ("RATE_LIMITED", "Too many requests, slow down", None),
             // Details of server faults stay in the log: they may name tables or hosts.
             Self::Database(_) | Self::Internal(_) => ("INTERNAL_ERROR", "Internal Server Error", None),
         };
@@ -129,7 +134,14 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        (status, Json(self.body())).into_response()
+        let mut response = (status, Json(self.body())).into_response();
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }
 

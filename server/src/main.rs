@@ -92,7 +92,11 @@ async fn run(cli: Cli) -> Result<(), MainError> {
             let state = AppState::new(pool.clone(), config, Arc::new(StdoutSink));
             // Without Centrifugo, events wait in the outbox until a configured server starts.
             let drainer = match &state.centrifugo {
-                Some(client) => Some(Drainer::new(pool, client.clone(), DrainerConfig::default()).spawn()),
+                Some(client) => Some(
+                    Drainer::new(pool, client.clone(), DrainerConfig::default())
+                        .with_metrics(state.metrics.clone())
+                        .spawn(),
+                ),
                 None => {
                     tracing::warn!("CENTRIFUGO_API_URL unset: real-time events stay queued");
                     None

@@ -9,6 +9,8 @@ use crate::audit::AuditSink;
 use crate::centrifugo::Centrifugo;
 use crate::config::Config;
 use crate::domain::tokens::TokenService;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,6 +21,9 @@ pub struct AppState {
     /// Direct publishing of non-durable events (typing); `None` without `CENTRIFUGO_API_URL`.
     pub centrifugo: Option<Centrifugo>,
     pub started: Instant,
+    pub metrics: Arc<Metrics>,
+    /// Per-user request budget; `None` when `RATE_LIMIT_PER_MINUTE` is unset.
+    pub rate_limit: Option<Arc<RateLimiter>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -36,7 +41,12 @@ impl AppState {
                 .map_err(|err| tracing::error!(%err, "centrifugo client unavailable"))
                 .ok()
         });
+        let rate_limit = config
+            .rate_limit
+            .map(|limit| Arc::new(RateLimiter::new(limit.per_minute, limit.burst)));
         Self {
+            rate_limit,
+            metrics: Arc::new(Metrics::new()),
             pool,
             centrifugo,
             tokens: Arc::new(TokenService::new(&config)),

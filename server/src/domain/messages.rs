@@ -1,17 +1,19 @@
 //! Messages: idempotent, gap-free sequenced sends and seq-ordered pages.
 
+use chrono::SubsecRound;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::auth::AuthUser;
 use crate::domain::channels::{is_public, visible};
+use crate::domain::paging;
 use crate::domain::realtime::{chat_channel, events};
 use crate::domain::roles::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::TenantTx;
 use crate::storage::channels::ChannelRow;
-use crate::storage::messages::{self, MessageRow, NewMessage, ReactionGroup};
+use crate::storage::messages::{self, MessageRow, ReactionGroup, Sequenced};
 use crate::storage::{begin_tenant, channels, outbox};
 use crate::wire;
 
@@ -86,9 +88,11 @@ fn validate_send(input: &SendMessage) -> ApiResult<()> {
 }
 
 /// Sends a message. Within one transaction: membership (auto-join for public channels), the
-/// channel's next `seq` under its row lock, the insert, the sender's read mark and the
-/// `message.new` outbox row. Concurrent sends with the same `clientMsgId` serialize on the
-/// channel lock, and the one that comes second finds the first and writes nothing.
+/// thread checks, then one statement taking the channel's next `seq` under its row lock with
+/// the insert, the sender's read mark and the `message.new` outbox row (see
+/// [`messages::insert_sequenced`]). Concurrent sends with the same `clientMsgId` serialize on
+/// the channel lock; the second finds the first's row (unique index) and rolls back, which
+/// also returns its `seq`.
 pub async fn send(
     state: &AppState,
     user: &AuthUser,
@@ -98,11 +102,11 @@ pub async fn send(
     validate_send(&input)?;
     let app_id = user.app_id;
     let mut tx = begin_tenant(&state.pool, app_id).await?;
-    let channel = channels::get(&mut tx, app_id, channel_id, &user.user_id)
+    let found = channels::get_with_sender(&mut tx, app_id, channel_id, &user.user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Channel not found"))?;
-    if channel.role.is_none() {
-        if !is_public(&channel.kind) {
+    if found.channel.role.is_none() {
+        if !is_public(&found.channel.kind) {
             return Err(ApiError::forbidden("FORBIDDEN", "Not a member of this channel"));
         }
         channels::add_members(
@@ -113,22 +117,6 @@ pub async fn send(
             Role::Member.as_str(),
         )
         .await?;
-    }
-    let client_id = input.client_msg_id.as_deref();
-    if let Some(client_id) = client_id
-        && let Some((id, seq)) = messages::by_client_msg_id(&mut tx, app_id, channel_id, client_id).await?
-    {
-        return Ok(Sent::Duplicate { id, seq });
-    }
-    let seq = messages::next_seq(&mut tx, app_id, channel_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Channel not found"))?;
-    // Checked again under the channel lock: a concurrent retry may have committed meanwhile.
-    if let Some(client_id) = client_id
-        && let Some((id, seq)) = messages::by_client_msg_id(&mut tx, app_id, channel_id, client_id).await?
-    {
-        tx.rollback().await?;
-        return Ok(Sent::Duplicate { id, seq });
     }
     if let Some(parent) = input.parent_id {
         if !messages::is_thread_root(&mut tx, app_id, channel_id, parent).await? {
@@ -149,34 +137,59 @@ pub async fn send(
             "replyToId is not a message of this channel",
         ));
     }
-    let attachments = Value::Array(input.attachments.unwrap_or_default());
-    let row = messages::insert(
+    // The row as it will be stored: every column is given (PostgreSQL keeps microseconds),
+    // so the answer and the event render it without reading it back.
+    let mut row = MessageRow {
+        id: Uuid::now_v7(),
+        channel_id,
+        seq: 0,
+        user_id: user.user_id.clone(),
+        client_msg_id: input.client_msg_id,
+        text: Some(input.text),
+        attachments: Value::Array(input.attachments.unwrap_or_default()),
+        parent_id: input.parent_id,
+        reply_to_id: input.reply_to_id,
+        reply_count: 0,
+        reaction_count: 0,
+        status: "sent".to_owned(),
+        created_at: chrono::Utc::now().trunc_subsecs(6),
+        edited_at: None,
+        deleted_at: None,
+        pinned_at: None,
+        pinned_by: None,
+        user_name: found.sender_name,
+        user_image: found.sender_image,
+        user_custom: found.sender_custom,
+        user_last_active_at: found.sender_last_active_at,
+        user_created_at: found.sender_created_at,
+        user_updated_at: found.sender_updated_at,
+    };
+    let payload = json!({ "channelId": channel_id, "message": wire::message(&row) });
+    let outcome = messages::insert_sequenced(
         &mut tx,
         app_id,
-        &NewMessage {
-            id: Uuid::now_v7(),
-            channel_id,
-            seq,
-            user_id: &user.user_id,
-            client_msg_id: client_id,
-            text: &input.text,
-            attachments: &attachments,
-            parent_id: input.parent_id,
-            reply_to_id: input.reply_to_id,
-        },
-    )
-    .await?;
-    messages::mark_read(&mut tx, app_id, channel_id, &user.user_id, seq).await?;
-    outbox::enqueue(
-        &mut tx,
-        app_id,
+        &row,
         events::MESSAGE_NEW,
         &[chat_channel(app_id, channel_id)],
-        &json!({ "channelId": channel_id, "message": wire::message(&row) }),
+        &payload,
     )
     .await?;
-    tx.commit().await?;
-    Ok(Sent::Created(Box::new(row)))
+    match outcome {
+        Sequenced::Inserted(seq) => {
+            tx.commit().await?;
+            row.seq = seq;
+            Ok(Sent::Created(Box::new(row)))
+        }
+        Sequenced::NoChannel => Err(ApiError::not_found("Channel not found")),
+        Sequenced::Duplicate => {
+            let client_id = row.client_msg_id.as_deref().unwrap_or_default();
+            let existing = messages::by_client_msg_id(&mut tx, app_id, channel_id, client_id).await?;
+            tx.rollback().await?;
+            let (id, seq) = existing
+                .ok_or_else(|| ApiError::Internal("duplicate clientMsgId without its message".into()))?;
+            Ok(Sent::Duplicate { id, seq })
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -193,17 +206,19 @@ pub struct Page {
     pub messages: Vec<MessageRow>,
     pub max_seq: i64,
     pub has_more: bool,
+    /// Reactions of the page's messages (read in the same transaction).
+    pub reactions: Vec<ReactionGroup>,
 }
 
-/// Clamps the page size to 1..=200 (default 100).
-pub fn page_size(limit: Option<i64>) -> i64 {
-    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+/// The page size: 1..=200, default 100.
+pub fn page_size(limit: Option<i64>) -> ApiResult<i64> {
+    paging::limit(limit, DEFAULT_PAGE, MAX_PAGE)
 }
 
 /// A page of top-level messages. `since_seq` and `after` page forward (hasMore: newer remain);
 /// the default (latest) and `before` page backward (hasMore: older remain).
 pub async fn list(state: &AppState, user: &AuthUser, channel_id: Uuid, query: ListQuery) -> ApiResult<Page> {
-    let limit = page_size(query.limit);
+    let limit = page_size(query.limit)?;
     let app_id = user.app_id;
     let mut tx = begin_tenant(&state.pool, app_id).await?;
     let channel = visible(&mut tx, user, channel_id).await?;
@@ -231,9 +246,15 @@ pub async fn list(state: &AppState, user: &AuthUser, channel_id: Uuid, query: Li
     } else {
         messages::page_backward(&mut tx, app_id, channel_id, from, limit + 1).await?
     };
-    tx.commit().await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
+    let reactions = if rows.is_empty() {
+        Vec::new()
+    } else {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        messages::reactions(&mut tx, app_id, &ids).await?
+    };
+    tx.commit().await?;
     if !forward {
         rows.reverse();
     }
@@ -241,6 +262,7 @@ pub async fn list(state: &AppState, user: &AuthUser, channel_id: Uuid, query: Li
         messages: rows,
         max_seq: channel.last_seq,
         has_more,
+        reactions,
     })
 }
 
@@ -479,6 +501,7 @@ pub async fn search(
     q: &str,
     limit: Option<i64>,
 ) -> ApiResult<Vec<MessageRow>> {
+    let limit = paging::limit(limit, SEARCH_LIMIT, 100)?;
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 200 {
         return Err(ApiError::invalid("q", "q must be 1 to 200 characters"));
@@ -487,15 +510,7 @@ pub async fn search(
     if let Some(id) = channel_id {
         visible(&mut tx, user, id).await?;
     }
-    let rows = messages::search(
-        &mut tx,
-        user.app_id,
-        &user.user_id,
-        channel_id,
-        q,
-        limit.unwrap_or(SEARCH_LIMIT).clamp(1, 100),
-    )
-    .await?;
+    let rows = messages::search(&mut tx, user.app_id, &user.user_id, channel_id, q, limit).await?;
     tx.commit().await?;
     Ok(rows)
 }
@@ -558,10 +573,10 @@ mod tests {
     }
 
     #[test]
-    fn page_size_is_clamped() {
-        assert_eq!(page_size(None), 100);
-        assert_eq!(page_size(Some(0)), 1);
-        assert_eq!(page_size(Some(500)), 200);
-        assert_eq!(page_size(Some(50)), 50);
+    fn page_size_is_bounded() {
+        assert_eq!(page_size(None).ok(), Some(100));
+        assert_eq!(page_size(Some(200)).ok(), Some(200));
+        assert!(page_size(Some(0)).is_err());
+        assert!(page_size(Some(201)).is_err());
     }
 }

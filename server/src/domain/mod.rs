@@ -5,6 +5,7 @@ pub mod apps;
 pub mod auth;
 pub mod channels;
 pub mod messages;
+pub mod paging;
 pub mod realtime;
 pub mod retention;
 pub mod roles;

@@ -1,40 +1,49 @@
 //! `/admin/apps`: the platform administrator manages apps (tenants) and their API keys.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{Admin, ApiJson, ApiQuery, path_id};
 use crate::domain::apps;
 use crate::error::ApiResult;
+use crate::openapi::AdminErrors;
 use crate::state::AppState;
 use crate::storage::apps::{AppRow, AppStats};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin/apps", get(list).post(create))
-        .route("/admin/apps/{id}", get(show).patch(update).delete(remove))
-        .route("/admin/apps/{id}/regenerate-key", post(regenerate_key))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(regenerate_key))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateApp {
+    /// 1..255 characters.
     name: String,
+    #[schema(value_type = Option<Object>)]
     settings: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateApp {
     name: Option<String>,
+    /// Merged into the stored settings.
+    #[schema(value_type = Option<Object>)]
     settings: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `limit` 1..200 (default 50), `offset` ≥ 0.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Paging {
     limit: Option<i64>,
     offset: Option<i64>,
@@ -55,6 +64,9 @@ fn app_json(app: &AppRow, stats: AppStats) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/admin/apps", tag = "admin", operation_id = "createApp",
+    security(("adminKey" = [])), request_body = CreateApp,
+    responses((status = 201, description = "The app with its API key (shown once)", body = Value), AdminErrors))]
 async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -76,13 +88,16 @@ async fn create(
     ))
 }
 
+#[utoipa::path(get, path = "/admin/apps", tag = "admin", operation_id = "listApps",
+    security(("adminKey" = [])), params(Paging),
+    responses((status = 200, description = "`{apps, total, limit, offset}`", body = Value), AdminErrors))]
 async fn list(
     _: Admin,
     State(state): State<AppState>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> ApiResult<Json<Value>> {
-    let limit = paging.limit.unwrap_or(50).clamp(1, 200);
-    let offset = paging.offset.unwrap_or(0).max(0);
+    let limit = crate::domain::paging::limit(paging.limit, 50, 200)?;
+    let offset = crate::domain::paging::offset(paging.offset)?;
     let (rows, total) = crate::storage::apps::list_apps(&state.pool, limit, offset).await?;
     let mut apps = Vec::with_capacity(rows.len());
     for app in &rows {
@@ -96,11 +111,17 @@ async fn list(
     ))
 }
 
+#[utoipa::path(get, path = "/admin/apps/{id}", tag = "admin", operation_id = "getApp",
+    security(("adminKey" = [])), params(("id" = Uuid, Path, description = "App id")),
+    responses((status = 200, description = "The app with its stats", body = Value), AdminErrors))]
 async fn show(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let (app, stats) = apps::get(&state.pool, path_id(&id, "id")?).await?;
     Ok(Json(app_json(&app, stats)))
 }
 
+#[utoipa::path(patch, path = "/admin/apps/{id}", tag = "admin", operation_id = "updateApp",
+    security(("adminKey" = [])), params(("id" = Uuid, Path, description = "App id")), request_body = UpdateApp,
+    responses((status = 200, description = "`{id, name, settings, updatedAt}`", body = Value), AdminErrors))]
 async fn update(
     _: Admin,
     State(state): State<AppState>,
@@ -120,6 +141,9 @@ async fn update(
     ))
 }
 
+#[utoipa::path(delete, path = "/admin/apps/{id}", tag = "admin", operation_id = "deleteApp",
+    security(("adminKey" = [])), params(("id" = Uuid, Path, description = "App id")),
+    responses((status = 200, description = "`{success, deleted: {users, channels, messages}}`", body = Value), AdminErrors))]
 async fn remove(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let stats = apps::delete(&state.pool, path_id(&id, "id")?).await?;
     Ok(Json(json!({
@@ -128,6 +152,9 @@ async fn remove(_: Admin, State(state): State<AppState>, Path(id): Path<String>)
     })))
 }
 
+#[utoipa::path(post, path = "/admin/apps/{id}/regenerate-key", tag = "admin", operation_id = "regenerateAppKey",
+    security(("adminKey" = [])), params(("id" = Uuid, Path, description = "App id")),
+    responses((status = 200, description = "`{id, apiKey, apiKeyId, createdAt}`; older keys revoked", body = Value), AdminErrors))]
 async fn regenerate_key(
     _: Admin,
     State(state): State<AppState>,

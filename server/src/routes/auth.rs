@@ -1,38 +1,43 @@
 //! `/api/auth`: connect (API key → user tokens) and refresh.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{ApiJson, AppKey, parse_json};
 use crate::domain::auth::{self, ConnectInput};
 use crate::domain::tokens::TokenBundle;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{KeyErrors, UserErrors};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/connect", post(connect))
-        .route("/api/auth/refresh", post(refresh))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(connect))
+        .routes(routes!(refresh))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ConnectBody {
     user_id: String,
     display_name: Option<String>,
     avatar: Option<String>,
     email: Option<String>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Map<String, Value>>,
+    /// The app server vouches that the user passed MFA (see `REQUIRE_MFA`).
     #[serde(default)]
     mfa: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RefreshBody {
     refresh_token: String,
@@ -47,6 +52,9 @@ fn bundle_json(tokens: &TokenBundle) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/api/auth/connect", tag = "auth", operation_id = "connect",
+    security(("appApiKey" = [])), request_body = ConnectBody,
+    responses((status = 200, description = "`{user, token, refreshToken, expiresIn, _internal: {wsToken}}`", body = Value), KeyErrors))]
 async fn connect(
     key: AppKey,
     State(state): State<AppState>,
@@ -82,6 +90,10 @@ async fn connect(
 
 /// The refresh token comes as `Authorization: Bearer` (upstream server) or as the body
 /// `{refreshToken}` (what upstream's client SDK sends).
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", operation_id = "refresh",
+    description = "The refresh JWT as `Authorization: Bearer` or in the body; each is single use, a replay revokes the session.",
+    request_body(content = Option<RefreshBody>),
+    responses((status = 200, description = "`{token, refreshToken, expiresIn, _internal}`", body = Value), UserErrors))]
 async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<Value>> {
     let from_header = headers
         .get(axum::http::header::AUTHORIZATION)

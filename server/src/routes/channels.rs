@@ -1,12 +1,14 @@
 //! `/api/channels`: create, list, get, update, delete, members, ensure (app server), read state,
 //! typing, search.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery, AppKey, path_id};
@@ -14,86 +16,91 @@ use crate::domain::auth::AuthUser;
 use crate::domain::channels::{self, CreateChannel, UpdateChannel};
 use crate::domain::messages;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{KeyErrors, UserErrors};
 use crate::state::AppState;
 use crate::storage::channels::ChannelRow;
 use crate::wire;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/channels", get(list).post(create))
-        .route("/api/channels/unread-count", get(unread_count))
-        .route("/api/channels/dm/ensure", post(ensure_dm))
-        .route("/api/channels/group/ensure", post(ensure_group))
-        .route(
-            "/api/channels/{channel_id}",
-            get(show).patch(update).delete(delete),
-        )
-        .route(
-            "/api/channels/{channel_id}/members",
-            get(members).post(add_members),
-        )
-        .route(
-            "/api/channels/{channel_id}/members/{user_id}",
-            patch(set_role).delete(remove_member),
-        )
-        .route("/api/channels/{channel_id}/read", post(mark_read))
-        .route("/api/channels/{channel_id}/typing", post(typing))
-        .route("/api/channels/{channel_id}/search", get(search_channel))
-        .route("/api/search", get(search))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(unread_count))
+        .routes(routes!(ensure_dm))
+        .routes(routes!(ensure_group))
+        .routes(routes!(show, update, delete))
+        .routes(routes!(members, add_members))
+        .routes(routes!(set_role, remove_member))
+        .routes(routes!(mark_read))
+        .routes(routes!(typing))
+        .routes(routes!(search_channel))
+        .routes(routes!(search))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
     name: Option<String>,
     image: Option<String>,
+    /// Merged into the stored config.
+    #[schema(value_type = Option<Object>)]
     config: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RoleBody {
+    /// owner, admin, moderator or member.
     role: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ReadBody {
+    /// Read up to this message; absent = everything.
     message_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TypingBody {
     typing: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct DmEnsureBody {
     requester_user_id: String,
     peer_user_id: String,
+    /// Accepted for compatibility; the pair of users is the key.
     idempotency_key: Option<String>,
+    #[schema(value_type = Option<Object>)]
     custom: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct GroupEnsureBody {
     external_id: Option<String>,
     idempotency_key: Option<String>,
     name: Option<String>,
     image: Option<String>,
+    /// 1..500 users; the first becomes owner.
     member_ids: Vec<String>,
+    #[schema(value_type = Option<Object>)]
     custom: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `q` 1..200 characters (websearch syntax), `limit` 1..100 (default 50).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
     q: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(patch, path = "/api/channels/{channel_id}", tag = "channels", operation_id = "updateChannel", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id")), request_body = UpdateBody,
+    responses((status = 200, description = "The channel", body = Value), UserErrors))]
 async fn update(
     user: AuthUser,
     State(state): State<AppState>,
@@ -109,6 +116,9 @@ async fn update(
     Ok(Json(wire::channel(&row)))
 }
 
+#[utoipa::path(delete, path = "/api/channels/{channel_id}", tag = "channels", operation_id = "deleteChannel", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id")),
+    responses((status = 200, description = "`{success: true}` (owner only)", body = Value), UserErrors))]
 async fn delete(
     user: AuthUser,
     State(state): State<AppState>,
@@ -118,6 +128,9 @@ async fn delete(
     Ok(Json(json!({ "success": true })))
 }
 
+#[utoipa::path(patch, path = "/api/channels/{channel_id}/members/{user_id}", tag = "channels", operation_id = "setMemberRole", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("user_id" = String, Path, description = "Member's user id")), request_body = RoleBody,
+    responses((status = 200, description = "`{success, userId, role}`", body = Value), UserErrors))]
 async fn set_role(
     user: AuthUser,
     State(state): State<AppState>,
@@ -137,6 +150,9 @@ async fn set_role(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/channels/{channel_id}/members/{user_id}", tag = "channels", operation_id = "removeMember", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("user_id" = String, Path, description = "Member's user id")),
+    responses((status = 200, description = "`{success: true}`", body = Value), UserErrors))]
 async fn remove_member(
     user: AuthUser,
     State(state): State<AppState>,
@@ -146,6 +162,9 @@ async fn remove_member(
     Ok(Json(json!({ "success": true })))
 }
 
+#[utoipa::path(post, path = "/api/channels/{channel_id}/read", tag = "channels", operation_id = "markRead", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id")), request_body(content = Option<ReadBody>, description = "Optional; no body = everything read"),
+    responses((status = 200, description = "`{success, lastReadSeq}`", body = Value), UserErrors))]
 async fn mark_read(
     user: AuthUser,
     State(state): State<AppState>,
@@ -162,6 +181,9 @@ async fn mark_read(
     Ok(Json(json!({ "success": true, "lastReadSeq": seq })))
 }
 
+#[utoipa::path(post, path = "/api/channels/{channel_id}/typing", tag = "channels", operation_id = "typing", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id")), request_body = TypingBody,
+    responses((status = 200, description = "`{success: true}`", body = Value), UserErrors))]
 async fn typing(
     user: AuthUser,
     State(state): State<AppState>,
@@ -185,6 +207,10 @@ fn ensured(row: &ChannelRow, created: bool) -> (StatusCode, Json<Value>) {
     )
 }
 
+#[utoipa::path(post, path = "/api/channels/dm/ensure", tag = "channels", operation_id = "ensureDm", security(("appApiKey" = [])),
+    request_body = DmEnsureBody,
+    responses((status = 201, description = "`{action: \"created\", created, channel}`", body = Value),
+        (status = 200, description = "`{action: \"existing\", created, channel}`", body = Value), KeyErrors))]
 async fn ensure_dm(
     key: AppKey,
     State(state): State<AppState>,
@@ -203,6 +229,10 @@ async fn ensure_dm(
     Ok(ensured(&row, created))
 }
 
+#[utoipa::path(post, path = "/api/channels/group/ensure", tag = "channels", operation_id = "ensureGroup", security(("appApiKey" = [])),
+    request_body = GroupEnsureBody,
+    responses((status = 201, description = "`{action: \"created\", created, channel}`", body = Value),
+        (status = 200, description = "`{action: \"existing\", created, channel}`", body = Value), KeyErrors))]
 async fn ensure_group(
     key: AppKey,
     State(state): State<AppState>,
@@ -243,6 +273,9 @@ async fn search_in(
     Ok(Json(json!({ "messages": list, "total": list.len() })))
 }
 
+#[utoipa::path(get, path = "/api/search", tag = "channels", operation_id = "search", security(("userToken" = [])),
+    params(SearchQuery),
+    responses((status = 200, description = "`{messages, total}`, newest first", body = Value), UserErrors))]
 async fn search(
     user: AuthUser,
     State(state): State<AppState>,
@@ -251,6 +284,9 @@ async fn search(
     search_in(&state, &user, None, query).await
 }
 
+#[utoipa::path(get, path = "/api/channels/{channel_id}/search", tag = "channels", operation_id = "searchChannel", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), SearchQuery),
+    responses((status = 200, description = "`{messages, total}`, newest first", body = Value), UserErrors))]
 async fn search_channel(
     user: AuthUser,
     State(state): State<AppState>,
@@ -261,9 +297,10 @@ async fn search_channel(
     search_in(&state, &user, Some(id), query).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateBody {
+    /// messaging (DM, exactly one member id), group, team, livestream, public, private.
     #[serde(rename = "type")]
     kind: Option<String>,
     name: Option<String>,
@@ -272,10 +309,13 @@ struct CreateBody {
     member_ids: Vec<String>,
     workspace_id: Option<String>,
     idempotency_key: Option<String>,
+    #[schema(value_type = Option<Object>)]
     config: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `limit` 1..100 (default 50), `offset` ≥ 0, `type` filters by channel type.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     limit: Option<i64>,
     offset: Option<i64>,
@@ -283,13 +323,18 @@ struct ListQuery {
     kind: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `userId` or `userIds`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AddMembersBody {
     user_id: Option<String>,
     user_ids: Option<Vec<String>>,
 }
 
+#[utoipa::path(post, path = "/api/channels", tag = "channels", operation_id = "createChannel", security(("userToken" = [])),
+    request_body = CreateBody,
+    responses((status = 201, description = "The new channel", body = Value),
+        (status = 200, description = "The existing channel (same DM pair or idempotencyKey)", body = Value), UserErrors))]
 async fn create(
     user: AuthUser,
     State(state): State<AppState>,
@@ -318,13 +363,16 @@ async fn create(
     Ok((status, Json(wire::channel(&row))))
 }
 
+#[utoipa::path(get, path = "/api/channels", tag = "channels", operation_id = "listChannels", security(("userToken" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "`{channels}` with unread counts", body = Value), UserErrors))]
 async fn list(
     user: AuthUser,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 100);
-    let offset = query.offset.unwrap_or(0).max(0);
+    let limit = crate::domain::paging::limit(query.limit, 50, 100)?;
+    let offset = crate::domain::paging::offset(query.offset)?;
     let rows = channels::list(&state, &user, query.kind.as_deref(), limit, offset).await?;
     let channels: Vec<Value> = rows
         .iter()
@@ -339,12 +387,17 @@ async fn list(
     Ok(Json(json!({ "channels": channels })))
 }
 
+#[utoipa::path(get, path = "/api/channels/unread-count", tag = "channels", operation_id = "unreadCount", security(("userToken" = [])),
+    responses((status = 200, description = "`{count}` over all channels", body = Value), UserErrors))]
 async fn unread_count(user: AuthUser, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({ "count": channels::total_unread(&state, &user).await? }),
     ))
 }
 
+#[utoipa::path(get, path = "/api/channels/{channel_id}", tag = "channels", operation_id = "getChannel", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id")),
+    responses((status = 200, description = "The channel with its members", body = Value), UserErrors))]
 async fn show(
     user: AuthUser,
     State(state): State<AppState>,
@@ -361,6 +414,9 @@ async fn show(
     Ok(Json(value))
 }
 
+#[utoipa::path(get, path = "/api/channels/{channel_id}/members", tag = "channels", operation_id = "listMembers", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id")),
+    responses((status = 200, description = "`{members}`", body = Value), UserErrors))]
 async fn members(
     user: AuthUser,
     State(state): State<AppState>,
@@ -372,6 +428,9 @@ async fn members(
     ))
 }
 
+#[utoipa::path(post, path = "/api/channels/{channel_id}/members", tag = "channels", operation_id = "addMembers", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id")), request_body = AddMembersBody,
+    responses((status = 200, description = "`{success, addedCount}`", body = Value), UserErrors))]
 async fn add_members(
     user: AuthUser,
     State(state): State<AppState>,

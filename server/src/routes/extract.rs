@@ -92,6 +92,15 @@ impl FromRequestParts<AppState> for auth::AuthUser {
             bearer(parts).ok_or_else(|| ApiError::unauthorized("UNAUTHORIZED", "Missing authorization"))?;
         let user = auth::authenticate(state, token).await?;
         record(parts, user.app_id, Some(&user.user_id));
+        if let Some(limiter) = &state.rate_limit
+            && let Err(wait) = limiter.check(user.app_id, &user.user_id)
+        {
+            state.metrics.rate_limited.inc();
+            return Err(ApiError::TooManyRequests {
+                // Rounded up: a client that waits this long finds a token.
+                retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+            });
+        }
         Ok(user)
     }
 }
@@ -151,7 +160,21 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| ApiQuery(q))
-            .map_err(|err| ApiError::invalid("query", err.body_text()))
+            .map_err(|err| query_error(&err.body_text()))
+    }
+}
+
+/// axum reports `Failed to deserialize query string: limit: invalid digit …`; the segment
+/// before the second colon is the parameter's name.
+fn query_error(text: &str) -> ApiError {
+    let detail = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(text);
+    match detail.split_once(": ") {
+        Some((name, reason)) if !name.is_empty() && !name.contains(' ') => {
+            ApiError::invalid(name.to_owned(), format!("{name}: {reason}"))
+        }
+        _ => ApiError::invalid("query", detail.to_owned()),
     }
 }
 
@@ -194,5 +217,23 @@ mod tests {
         );
         assert_eq!(field(parse_json(b"not json")), Some("body".into()));
         assert_eq!(field(parse_json(b"")), Some("body".into()));
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        let named = |err: ApiError| match err {
+            ApiError::BadRequest { field, .. } => field.map(|f| f.into_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            named(query_error(
+                "Failed to deserialize query string: limit: invalid digit found in string"
+            )),
+            Some("limit".into())
+        );
+        assert_eq!(
+            named(query_error("Failed to deserialize query string: expected `,`")),
+            Some("query".into())
+        );
     }
 }

@@ -1,21 +1,26 @@
 //! Probes: `/health` (process up), `/live`, `/ready` (database reachable, migrations applied).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 use crate::storage::migrate;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/live", get(live))
-        .route("/ready", get(ready))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .routes(routes!(crate::metrics::handler))
+        .routes(routes!(crate::openapi::document))
 }
 
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health",
+    responses((status = 200, description = "`{status: \"ok\", timestamp, uptime}`", body = Value)))]
 async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "ok",
@@ -24,10 +29,17 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/live", tag = "health", operation_id = "live",
+    responses((status = 200, description = "The process answers", body = Value)))]
 async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/ready", tag = "health", operation_id = "ready",
+    responses(
+        (status = 200, description = "`{ready: true, checks}`", body = Value),
+        (status = 503, description = "Database unreachable or migrations pending", body = Value),
+    ))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = sqlx::query("SELECT 1").execute(&state.pool).await;
     let pending = match &database {

@@ -1,48 +1,45 @@
 //! `/api/channels/{channelId}/messages`: send, list, get, edit, delete, threads, reactions, pins.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery, path_id};
 use crate::domain::auth::AuthUser;
 use crate::domain::messages::{self, ListQuery, SendMessage, Sent};
 use crate::error::ApiResult;
+use crate::openapi::UserErrors;
 use crate::state::AppState;
 use crate::wire;
 
-const BASE: &str = "/api/channels/{channel_id}/messages";
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(BASE, get(list).post(send))
-        .route(&format!("{BASE}/pins"), get(pins))
-        .route(
-            &format!("{BASE}/{{message_id}}"),
-            get(show).patch(edit).delete(remove),
-        )
-        .route(&format!("{BASE}/{{message_id}}/thread"), get(thread).post(reply))
-        .route(&format!("{BASE}/{{message_id}}/reactions"), post(react))
-        .route(
-            &format!("{BASE}/{{message_id}}/reactions/{{emoji}}"),
-            delete(unreact),
-        )
-        .route(&format!("{BASE}/{{message_id}}/pin"), post(pin).delete(unpin))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, send))
+        .routes(routes!(pins))
+        .routes(routes!(show, edit, remove))
+        .routes(routes!(thread, reply))
+        .routes(routes!(react))
+        .routes(routes!(unreact))
+        .routes(routes!(pin, unpin))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EditBody {
+    /// 1..10 000 characters.
     text: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReactBody {
+    /// 1..64 characters without spaces.
     emoji: String,
 }
 
@@ -53,6 +50,9 @@ fn ids(channel_id: &str, message_id: &str) -> ApiResult<(Uuid, Uuid)> {
     ))
 }
 
+#[utoipa::path(get, path = "/api/channels/{channel_id}/messages/{message_id}", tag = "messages", operation_id = "getMessage", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("message_id" = Uuid, Path, description = "Message id")),
+    responses((status = 200, description = "The message with reactions", body = Value), UserErrors))]
 async fn show(
     user: AuthUser,
     State(state): State<AppState>,
@@ -63,6 +63,9 @@ async fn show(
     Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
 }
 
+#[utoipa::path(patch, path = "/api/channels/{channel_id}/messages/{message_id}", tag = "messages", operation_id = "editMessage", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("message_id" = Uuid, Path, description = "Message id")), request_body = EditBody,
+    responses((status = 200, description = "The edited message (author only)", body = Value), UserErrors))]
 async fn edit(
     user: AuthUser,
     State(state): State<AppState>,
@@ -74,6 +77,9 @@ async fn edit(
     Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
 }
 
+#[utoipa::path(delete, path = "/api/channels/{channel_id}/messages/{message_id}", tag = "messages", operation_id = "deleteMessage", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("message_id" = Uuid, Path, description = "Message id")),
+    responses((status = 200, description = "`{success: true}` (soft delete)", body = Value), UserErrors))]
 async fn remove(
     user: AuthUser,
     State(state): State<AppState>,
@@ -84,6 +90,9 @@ async fn remove(
     Ok(Json(json!({ "success": true })))
 }
 
+#[utoipa::path(get, path = "/api/channels/{channel_id}/messages/{message_id}/thread", tag = "messages", operation_id = "getThread", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("message_id" = Uuid, Path, description = "Message id")),
+    responses((status = 200, description = "`{parent, replies}`", body = Value), UserErrors))]
 async fn thread(
     user: AuthUser,
     State(state): State<AppState>,
@@ -98,6 +107,10 @@ async fn thread(
 }
 
 /// A thread reply: a send with `parentId` taken from the path.
+#[utoipa::path(post, path = "/api/channels/{channel_id}/messages/{message_id}/thread", tag = "messages", operation_id = "replyInThread", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("message_id" = Uuid, Path, description = "Message id")), request_body = SendBody,
+    responses((status = 201, description = "The reply", body = Value),
+        (status = 200, description = "Duplicate `clientMsgId`: `{id, seq, status, duplicate: true}`", body = Value), UserErrors))]
 async fn reply(
     user: AuthUser,
     state: State<AppState>,
@@ -108,6 +121,9 @@ async fn reply(
     send(user, state, Path(channel_id), ApiJson(body)).await
 }
 
+#[utoipa::path(post, path = "/api/channels/{channel_id}/messages/{message_id}/reactions", tag = "messages", operation_id = "addReaction", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("message_id" = Uuid, Path, description = "Message id")), request_body = ReactBody,
+    responses((status = 200, description = "The message with reactions", body = Value), UserErrors))]
 async fn react(
     user: AuthUser,
     State(state): State<AppState>,
@@ -119,6 +135,9 @@ async fn react(
     Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
 }
 
+#[utoipa::path(delete, path = "/api/channels/{channel_id}/messages/{message_id}/reactions/{emoji}", tag = "messages", operation_id = "removeReaction", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("message_id" = Uuid, Path, description = "Message id"), ("emoji" = String, Path, description = "The reaction")),
+    responses((status = 200, description = "The message with reactions", body = Value), UserErrors))]
 async fn unreact(
     user: AuthUser,
     State(state): State<AppState>,
@@ -129,6 +148,9 @@ async fn unreact(
     Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
 }
 
+#[utoipa::path(post, path = "/api/channels/{channel_id}/messages/{message_id}/pin", tag = "messages", operation_id = "pinMessage", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("message_id" = Uuid, Path, description = "Message id")),
+    responses((status = 200, description = "The pinned message (moderator+)", body = Value), UserErrors))]
 async fn pin(
     user: AuthUser,
     State(state): State<AppState>,
@@ -139,6 +161,9 @@ async fn pin(
     Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
 }
 
+#[utoipa::path(delete, path = "/api/channels/{channel_id}/messages/{message_id}/pin", tag = "messages", operation_id = "unpinMessage", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ("message_id" = Uuid, Path, description = "Message id")),
+    responses((status = 200, description = "The unpinned message", body = Value), UserErrors))]
 async fn unpin(
     user: AuthUser,
     State(state): State<AppState>,
@@ -149,6 +174,9 @@ async fn unpin(
     Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
 }
 
+#[utoipa::path(get, path = "/api/channels/{channel_id}/messages/pins", tag = "messages", operation_id = "listPins", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id")),
+    responses((status = 200, description = "`{messages}`, newest pin first", body = Value), UserErrors))]
 async fn pins(
     user: AuthUser,
     State(state): State<AppState>,
@@ -161,17 +189,24 @@ async fn pins(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SendBody {
+    /// 1..10 000 characters.
     text: String,
+    /// Makes the send idempotent (1..255 characters, unique per channel).
     client_msg_id: Option<String>,
+    /// `{type: image|video|audio|file|giphy|voicenote, url, …}`, at most 32.
+    #[schema(value_type = Option<Vec<Object>>)]
     attachments: Option<Vec<Value>>,
     parent_id: Option<Uuid>,
     reply_to_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `since_seq` / `after` page forward, `before` (or nothing) pages backward; `limit` 1..200
+/// (default 100).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     since_seq: Option<i64>,
     before: Option<Uuid>,
@@ -179,6 +214,10 @@ struct ListParams {
     limit: Option<i64>,
 }
 
+#[utoipa::path(post, path = "/api/channels/{channel_id}/messages", tag = "messages", operation_id = "sendMessage", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id")), request_body = SendBody,
+    responses((status = 201, description = "The message (with its gap-free `seq`)", body = Value),
+        (status = 200, description = "Duplicate `clientMsgId`: `{id, seq, status, duplicate: true}`", body = Value), UserErrors))]
 async fn send(
     user: AuthUser,
     State(state): State<AppState>,
@@ -210,6 +249,9 @@ async fn send(
     )
 }
 
+#[utoipa::path(get, path = "/api/channels/{channel_id}/messages", tag = "messages", operation_id = "listMessages", security(("userToken" = [])),
+    params(("channel_id" = Uuid, Path, description = "Channel id"), ListParams),
+    responses((status = 200, description = "`{messages, maxSeq, hasMore}`, ascending by seq", body = Value), UserErrors))]
 async fn list(
     user: AuthUser,
     State(state): State<AppState>,
@@ -223,11 +265,10 @@ async fn list(
         limit: params.limit,
     };
     let page = messages::list(&state, &user, path_id(&channel_id, "channelId")?, query).await?;
-    let reactions = messages::reactions_of(&state, user.app_id, &page.messages).await?;
     let messages: Vec<Value> = page
         .messages
         .iter()
-        .map(|row| wire::message_full(row, &reactions, &user.user_id))
+        .map(|row| wire::message_full(row, &page.reactions, &user.user_id))
         .collect();
     Ok(Json(
         json!({ "messages": messages, "maxSeq": page.max_seq, "hasMore": page.has_more }),

@@ -1,28 +1,35 @@
 //! `/api/realtime`: Centrifugo subscription tokens.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::ApiJson;
 use crate::domain::auth::AuthUser;
 use crate::domain::realtime;
 use crate::domain::tokens::SUBSCRIPTION_TTL;
 use crate::error::ApiResult;
+use crate::openapi::UserErrors;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/realtime/subscription-token", post(subscription_token))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(subscription_token))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SubscriptionBody {
+    /// `chat:{appId}:{channelId}` or `user:{appId}:{userId}`.
     channel: String,
 }
 
+#[utoipa::path(post, path = "/api/realtime/subscription-token", tag = "realtime", operation_id = "subscriptionToken",
+    security(("userToken" = [])), request_body = SubscriptionBody,
+    responses((status = 200, description = "`{token, expiresIn: 900}`", body = Value), UserErrors))]
 async fn subscription_token(
     user: AuthUser,
     State(state): State<AppState>,

@@ -49,26 +49,6 @@ fn select(filter: &str) -> sqlx::AssertSqlSafe<String> {
     ))
 }
 
-/// Takes the channel's next `seq`. The UPDATE locks the channel row until the transaction
-/// ends, so concurrent senders queue here and a rollback gives the number back: gap-free.
-/// `None` when the channel does not exist in this app.
-pub async fn next_seq(
-    conn: &mut PgConnection,
-    app_id: Uuid,
-    channel_id: Uuid,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE channel SET last_seq = last_seq + 1, message_count = message_count + 1,
-                            last_message_at = now()
-         WHERE app_id = $1 AND id = $2
-         RETURNING last_seq",
-    )
-    .bind(app_id)
-    .bind(channel_id)
-    .fetch_optional(conn)
-    .await
-}
-
 /// The message already sent with this client id, as `(id, seq)`.
 pub async fn by_client_msg_id(
     conn: &mut PgConnection,
@@ -84,44 +64,73 @@ pub async fn by_client_msg_id(
         .await
 }
 
-pub struct NewMessage<'a> {
-    pub id: Uuid,
-    pub channel_id: Uuid,
-    pub seq: i64,
-    pub user_id: &'a str,
-    pub client_msg_id: Option<&'a str>,
-    pub text: &'a str,
-    pub attachments: &'a Value,
-    pub parent_id: Option<Uuid>,
-    pub reply_to_id: Option<Uuid>,
+/// What [`insert_sequenced`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sequenced {
+    /// Stored with this `seq`; the read mark and the outbox row are written too.
+    Inserted(i64),
+    /// The channel does not exist (in this app).
+    NoChannel,
+    /// Another message of the channel has this `client_msg_id`; nothing was inserted, but a
+    /// `seq` was taken: the caller must roll back so the number is not lost (gap-free).
+    Duplicate,
 }
 
-pub async fn insert(
+/// The whole write of a send in one statement, so the channel row lock (taken by the `seq`
+/// UPDATE, held until commit) is held for this statement and the COMMIT only: the next `seq`,
+/// the message, the sender's read mark and the `message.new` outbox row, whose payload is
+/// `payload` with `message.seq` filled in. `m.seq` is ignored; the other columns are stored as
+/// given, so `m` rendered with the returned `seq` is exactly the stored message.
+pub async fn insert_sequenced(
     conn: &mut PgConnection,
     app_id: Uuid,
-    m: &NewMessage<'_>,
-) -> Result<MessageRow, sqlx::Error> {
-    let sql = format!(
-        "WITH m AS (
-             INSERT INTO message (app_id, channel_id, id, seq, user_id, client_msg_id, text, attachments,
-                                  parent_id, reply_to_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             RETURNING *)
-         SELECT {MESSAGE_COLUMNS} FROM m LEFT JOIN app_user u ON u.app_id = m.app_id AND u.id = m.user_id"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(app_id)
-        .bind(m.channel_id)
-        .bind(m.id)
-        .bind(m.seq)
-        .bind(m.user_id)
-        .bind(m.client_msg_id)
-        .bind(m.text)
-        .bind(m.attachments)
-        .bind(m.parent_id)
-        .bind(m.reply_to_id)
-        .fetch_one(conn)
-        .await
+    m: &MessageRow,
+    event_type: &str,
+    channels: &[String],
+    payload: &Value,
+) -> Result<Sequenced, sqlx::Error> {
+    let (allocated, inserted): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "WITH s AS (
+             UPDATE channel SET last_seq = last_seq + 1, message_count = message_count + 1,
+                                last_message_at = now()
+             WHERE app_id = $1 AND id = $2
+             RETURNING last_seq),
+         m AS (
+             INSERT INTO message (app_id, channel_id, id, seq, user_id, client_msg_id, text,
+                                  attachments, parent_id, reply_to_id, created_at)
+             SELECT $1, $2, $3, s.last_seq, $4, $5, $6, $7, $8, $9, $10 FROM s
+             ON CONFLICT (app_id, channel_id, client_msg_id) DO NOTHING
+             RETURNING seq),
+         r AS (
+             UPDATE channel_member cm SET last_read_seq = greatest(cm.last_read_seq, m.seq)
+             FROM m WHERE cm.app_id = $1 AND cm.channel_id = $2 AND cm.user_id = $4),
+         o AS (
+             INSERT INTO outbox (app_id, event_type, channels, payload)
+             SELECT $1, $11, $12, jsonb_build_object('type', $11::text, 'payload',
+                        jsonb_set($13::jsonb, '{message,seq}', to_jsonb(m.seq)))
+             FROM m)
+         SELECT (SELECT last_seq FROM s), (SELECT seq FROM m)",
+    )
+    .bind(app_id)
+    .bind(m.channel_id)
+    .bind(m.id)
+    .bind(&m.user_id)
+    .bind(&m.client_msg_id)
+    .bind(&m.text)
+    .bind(&m.attachments)
+    .bind(m.parent_id)
+    .bind(m.reply_to_id)
+    .bind(m.created_at)
+    .bind(event_type)
+    .bind(channels)
+    .bind(payload)
+    .fetch_one(conn)
+    .await?;
+    Ok(match (allocated, inserted) {
+        (_, Some(seq)) => Sequenced::Inserted(seq),
+        (None, None) => Sequenced::NoChannel,
+        (Some(_), None) => Sequenced::Duplicate,
+    })
 }
 
 /// True when `parent_id` is a top-level message of the channel.

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pins_blocks",
         include_str!("../../migrations/0002_pins_blocks.sql"),
     ),
+    (
+        3,
+        "token_subject",
+        include_str!("../../migrations/0003_token_subject.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration step ("chatsdkm" in ASCII).

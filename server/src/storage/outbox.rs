@@ -70,16 +70,36 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Vec<Pending>, 
     .await
 }
 
-/// Removes delivered events (identity ids are unique across apps).
-pub async fn remove(conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+/// Removes delivered events (identity ids are unique across apps). Returns each removed row's
+/// age in seconds: how long it waited from its insert (just before its commit) until now, right
+/// after Centrifugo accepted it — the publish lag, on the database's clock only.
+pub async fn remove(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<(i64, f64)>, sqlx::Error> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(conn)
+    sqlx::query_as(
+        "DELETE FROM outbox WHERE id = ANY($1)
+         RETURNING id, extract(epoch FROM clock_timestamp() - created_at)::float8",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Queued events across apps and the age in seconds of the oldest (0 when empty).
+pub async fn depth(pool: &sqlx::PgPool) -> Result<(i64, f64), sqlx::Error> {
+    let mut tx = pool
+        .begin_with("BEGIN; SELECT set_config('app.outbox_drainer', 'on', true)")
         .await?;
-    Ok(())
+    let row = sqlx::query_as(
+        "SELECT count(*),
+                coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
+         FROM outbox",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row)
 }
 
 /// Counts a failed delivery attempt; the rows stay queued.

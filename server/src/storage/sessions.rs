@@ -117,6 +117,22 @@ pub async fn token_subject(
     .await
 }
 
+/// [`token_subject`] in one round trip, outside any transaction: the
+/// `chatsdk_token_subject` function sets the tenant for its own statement only (RLS applies).
+pub async fn token_subject_once(
+    pool: &sqlx::PgPool,
+    app_id: Uuid,
+    user_id: &str,
+    session_id: Uuid,
+) -> Result<Option<TokenSubject>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM chatsdk_token_subject($1, $2, $3)")
+        .bind(app_id)
+        .bind(user_id)
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await
+}
+
 /// Revokes every token of the user issued so far.
 pub async fn revoke_user(
     conn: &mut PgConnection,

@@ -175,7 +175,9 @@ impl TestServer {
             safety_interval: std::time::Duration::from_secs(5),
             ..DrainerConfig::default()
         };
-        Ok(Drainer::new(self.state.pool.clone(), client, config).spawn())
+        Ok(Drainer::new(self.state.pool.clone(), client, config)
+            .with_metrics(self.state.metrics.clone())
+            .spawn())
     }
 
     pub async fn cleanup(mut self) {
