@@ -82,6 +82,15 @@ impl World {
         tx.commit().await?;
         Ok(types)
     }
+
+    /// Asserts that the outbox holds at least one event of each of `expected`.
+    async fn assert_outbox_has(&self, expected: &[&str]) -> Result<(), sqlx::Error> {
+        let types = self.outbox_types().await?;
+        for event in expected {
+            assert!(types.iter().any(|t| t == event), "{event} missing in {types:?}");
+        }
+        Ok(())
+    }
 }
 
 fn code(status: StatusCode, body: &Value) -> (StatusCode, String) {
@@ -253,18 +262,13 @@ async fn messages_are_read_edited_threaded_reacted_pinned_and_deleted() -> TestR
         .await?;
     assert_eq!(status, StatusCode::OK, "the owner moderates");
 
-    let types = w.outbox_types().await?;
-    for expected in [
+    w.assert_outbox_has(&[
         "message.updated",
         "message.deleted",
         "reaction.added",
         "reaction.removed",
-    ] {
-        assert!(
-            types.iter().any(|t| t == expected),
-            "{expected} missing in {types:?}"
-        );
-    }
+    ])
+    .await?;
     w.s.cleanup().await;
     Ok(())
 }
@@ -550,19 +554,14 @@ async fn channels_are_managed_read_marked_typed_and_ensured() -> TestResult {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = s.user(&w.alice, Method::GET, &channel, None).await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let types = w.outbox_types().await?;
-    for expected in [
+    w.assert_outbox_has(&[
         "channel.updated",
         "channel.deleted",
         "channel.member_left",
         "read.updated",
         "channel.unread_changed",
-    ] {
-        assert!(
-            types.iter().any(|t| t == expected),
-            "{expected} missing in {types:?}"
-        );
-    }
+    ])
+    .await?;
     w.s.cleanup().await;
     Ok(())
 }
