@@ -1,7 +1,12 @@
 //! JSON shapes of channels and messages, as upstream's clients expect them (see
 //! `docs/wire-contract.md`). Shared by HTTP responses and realtime event payloads.
 
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::storage::channels::{ChannelRow, MemberRow};
 use crate::storage::messages::{MessageRow, ReactionGroup};
@@ -73,74 +78,172 @@ pub fn channel_member(row: &MemberRow) -> Value {
     })
 }
 
-/// Message object (camelCase plus upstream's legacy snake_case timestamps).
-pub fn message(row: &MessageRow) -> Value {
-    let deleted = row.deleted_at.is_some();
-    let updated_at = row.edited_at.unwrap_or(row.created_at);
-    json!({
-        "id": row.id,
-        "channelId": row.channel_id,
-        "cid": row.channel_id,
-        "userId": row.user_id,
-        "type": if deleted { "deleted" } else { "regular" },
-        "text": if deleted { None } else { row.text.as_deref() },
-        "seq": row.seq,
-        "clientMsgId": row.client_msg_id.clone().unwrap_or_else(|| row.id.to_string()),
-        "user": {
-            "id": row.user_id,
-            "name": row.user_name,
-            "image": row.user_image,
-            "custom": row.user_custom,
-            "lastActiveAt": row.user_last_active_at,
-            "createdAt": row.user_created_at.unwrap_or(row.created_at),
-            "updatedAt": row.user_updated_at.unwrap_or(row.created_at),
-        },
-        "attachments": if deleted { json!([]) } else { row.attachments.clone() },
-        "parentId": row.parent_id,
-        "replyToId": row.reply_to_id,
-        "reactionCount": row.reaction_count,
-        "replyCount": row.reply_count,
-        "threadCount": row.reply_count,
-        "status": row.status,
-        "pinned": row.pinned_at.is_some(),
-        "pinnedAt": row.pinned_at,
-        "pinnedBy": row.pinned_by,
-        "linkPreviews": [],
-        "pollId": null,
-        "poll": null,
-        "createdAt": row.created_at,
-        "updatedAt": updated_at,
-        "deletedAt": row.deleted_at,
-        "hardDeletedAt": null,
-        "created_at": row.created_at,
-        "updated_at": updated_at,
-        "deleted_at": row.deleted_at,
-        "hard_deleted_at": null,
-    })
+/// `[]` for the fields upstream always sends empty.
+type Empty = [(); 0];
+
+/// A deleted message's attachments.
+static NO_ATTACHMENTS: Value = Value::Array(Vec::new());
+
+/// Message object (camelCase plus upstream's legacy snake_case timestamps). Serialized straight
+/// from the row: the hottest responses (message pages) are built without a `Value` tree.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message<'a> {
+    id: Uuid,
+    channel_id: Uuid,
+    cid: Uuid,
+    user_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: Option<&'a str>,
+    seq: i64,
+    client_msg_id: Cow<'a, str>,
+    user: Sender<'a>,
+    attachments: &'a Value,
+    parent_id: Option<Uuid>,
+    reply_to_id: Option<Uuid>,
+    reaction_count: i32,
+    reply_count: i32,
+    thread_count: i32,
+    status: &'a str,
+    pinned: bool,
+    pinned_at: Option<DateTime<Utc>>,
+    pinned_by: Option<&'a str>,
+    link_previews: Empty,
+    poll_id: Option<()>,
+    poll: Option<()>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+    hard_deleted_at: Option<()>,
+    #[serde(rename = "created_at")]
+    legacy_created_at: DateTime<Utc>,
+    #[serde(rename = "updated_at")]
+    legacy_updated_at: DateTime<Utc>,
+    #[serde(rename = "deleted_at")]
+    legacy_deleted_at: Option<DateTime<Utc>>,
+    #[serde(rename = "hard_deleted_at")]
+    legacy_hard_deleted_at: Option<()>,
+    /// Only in [`message_full`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reactions: Option<Vec<Reaction<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mentions: Option<Empty>,
 }
 
-/// Message with its reactions (`[{type, emoji, count, userIds, own}]`, `type` = emoji as in
-/// upstream) and `mentions: []`.
-pub fn message_full(row: &MessageRow, reactions: &[ReactionGroup], viewer: &str) -> Value {
-    let mut value = message(row);
-    let list: Vec<Value> = reactions
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Sender<'a> {
+    id: &'a str,
+    name: Option<&'a str>,
+    image: Option<&'a str>,
+    custom: Option<&'a Value>,
+    last_active_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `type` is the emoji, as upstream sends it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Reaction<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    emoji: &'a str,
+    count: i64,
+    user_ids: &'a [String],
+    own: bool,
+}
+
+pub fn message(row: &MessageRow) -> Message<'_> {
+    let deleted = row.deleted_at.is_some();
+    let updated_at = row.edited_at.unwrap_or(row.created_at);
+    Message {
+        id: row.id,
+        channel_id: row.channel_id,
+        cid: row.channel_id,
+        user_id: &row.user_id,
+        kind: if deleted { "deleted" } else { "regular" },
+        text: if deleted { None } else { row.text.as_deref() },
+        seq: row.seq,
+        client_msg_id: row
+            .client_msg_id
+            .as_deref()
+            .map_or_else(|| Cow::Owned(row.id.to_string()), Cow::Borrowed),
+        user: Sender {
+            id: &row.user_id,
+            name: row.user_name.as_deref(),
+            image: row.user_image.as_deref(),
+            custom: row.user_custom.as_ref(),
+            last_active_at: row.user_last_active_at,
+            created_at: row.user_created_at.unwrap_or(row.created_at),
+            updated_at: row.user_updated_at.unwrap_or(row.created_at),
+        },
+        attachments: if deleted {
+            &NO_ATTACHMENTS
+        } else {
+            &row.attachments
+        },
+        parent_id: row.parent_id,
+        reply_to_id: row.reply_to_id,
+        reaction_count: row.reaction_count,
+        reply_count: row.reply_count,
+        thread_count: row.reply_count,
+        status: &row.status,
+        pinned: row.pinned_at.is_some(),
+        pinned_at: row.pinned_at,
+        pinned_by: row.pinned_by.as_deref(),
+        link_previews: [],
+        poll_id: None,
+        poll: None,
+        created_at: row.created_at,
+        updated_at,
+        deleted_at: row.deleted_at,
+        hard_deleted_at: None,
+        legacy_created_at: row.created_at,
+        legacy_updated_at: updated_at,
+        legacy_deleted_at: row.deleted_at,
+        legacy_hard_deleted_at: None,
+        reactions: None,
+        mentions: None,
+    }
+}
+
+/// Payload of the `message.*` realtime events.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageEvent<'a> {
+    pub channel_id: Uuid,
+    pub message: Message<'a>,
+}
+
+/// A page of `GET /api/channels/:id/messages`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage<'a> {
+    pub messages: Vec<Message<'a>>,
+    pub max_seq: i64,
+    pub has_more: bool,
+}
+
+/// Message with its reactions (`[{type, emoji, count, userIds, own}]`) and `mentions: []`.
+pub fn message_full<'a>(row: &'a MessageRow, reactions: &'a [ReactionGroup], viewer: &str) -> Message<'a> {
+    let list = reactions
         .iter()
         .filter(|r| r.message_id == row.id)
-        .map(|r| {
-            json!({
-                "type": r.emoji,
-                "emoji": r.emoji,
-                "count": r.count,
-                "userIds": r.user_ids,
-                "own": r.user_ids.iter().any(|u| u == viewer),
-            })
+        .map(|r| Reaction {
+            kind: &r.emoji,
+            emoji: &r.emoji,
+            count: r.count,
+            user_ids: &r.user_ids,
+            own: r.user_ids.iter().any(|u| u == viewer),
         })
         .collect();
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("reactions".into(), Value::Array(list));
-        obj.insert("mentions".into(), json!([]));
+    Message {
+        reactions: Some(list),
+        mentions: Some([]),
+        ..message(row)
     }
-    value
 }
 
 /// User object of `/api/users`.

@@ -164,7 +164,10 @@ pub async fn send(
         user_created_at: found.sender_created_at,
         user_updated_at: found.sender_updated_at,
     };
-    let payload = json!({ "channelId": channel_id, "message": wire::message(&row) });
+    let payload = wire::MessageEvent {
+        channel_id,
+        message: wire::message(&row),
+    };
     let outcome = messages::insert_sequenced(
         &mut tx,
         app_id,
@@ -248,12 +251,7 @@ pub async fn list(state: &AppState, user: &AuthUser, channel_id: Uuid, query: Li
     };
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let reactions = if rows.is_empty() {
-        Vec::new()
-    } else {
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        messages::reactions(&mut tx, app_id, &ids).await?
-    };
+    let reactions = messages::reactions_of_rows(&mut tx, app_id, &rows).await?;
     tx.commit().await?;
     if !forward {
         rows.reverse();
@@ -310,7 +308,10 @@ async fn announce_update(
         app_id,
         events::MESSAGE_UPDATED,
         &[chat_channel(app_id, row.channel_id)],
-        &json!({ "channelId": row.channel_id, "message": wire::message_full(row, reactions, viewer) }),
+        &wire::MessageEvent {
+            channel_id: row.channel_id,
+            message: wire::message_full(row, reactions, viewer),
+        },
     )
     .await?;
     Ok(())
@@ -384,8 +385,7 @@ pub async fn thread(
         return Err(ApiError::invalid("messageId", "not a top-level message"));
     }
     let replies = messages::thread(&mut tx, user.app_id, parent, THREAD_PAGE).await?;
-    let ids: Vec<Uuid> = replies.iter().map(|r| r.id).collect();
-    let reactions = messages::reactions(&mut tx, user.app_id, &ids).await?;
+    let reactions = messages::reactions_of_rows(&mut tx, user.app_id, &replies).await?;
     tx.commit().await?;
     Ok((root, replies, reactions))
 }
@@ -481,12 +481,11 @@ pub async fn reactions_of(
     app_id: Uuid,
     rows: &[MessageRow],
 ) -> ApiResult<Vec<ReactionGroup>> {
-    if rows.is_empty() {
+    if rows.iter().all(|r| r.reaction_count == 0) {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut tx = begin_tenant(&state.pool, app_id).await?;
-    let found = messages::reactions(&mut tx, app_id, &ids).await?;
+    let found = messages::reactions_of_rows(&mut tx, app_id, rows).await?;
     tx.commit().await?;
     Ok(found)
 }

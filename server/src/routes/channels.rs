@@ -266,11 +266,11 @@ async fn search_in(
     let q = query.q.unwrap_or_default();
     let rows = messages::search(state, user, channel_id, &q, query.limit).await?;
     let reactions = messages::reactions_of(state, user.app_id, &rows).await?;
-    let list: Vec<Value> = rows
+    let list: Vec<_> = rows
         .iter()
         .map(|r| wire::message_full(r, &reactions, &user.user_id))
         .collect();
-    Ok(Json(json!({ "messages": list, "total": list.len() })))
+    Ok(Json(json!({ "total": list.len(), "messages": list })))
 }
 
 #[utoipa::path(get, path = "/api/search", tag = "channels", operation_id = "search", security(("userToken" = [])),

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -57,10 +58,10 @@ async fn show(
     user: AuthUser,
     State(state): State<AppState>,
     Path((channel_id, message_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (c, m) = ids(&channel_id, &message_id)?;
     let (row, reactions) = messages::get(&state, &user, c, m).await?;
-    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
+    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)).into_response())
 }
 
 #[utoipa::path(patch, path = "/api/channels/{channel_id}/messages/{message_id}", tag = "messages", operation_id = "editMessage", security(("userToken" = [])),
@@ -71,10 +72,10 @@ async fn edit(
     State(state): State<AppState>,
     Path((channel_id, message_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EditBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (c, m) = ids(&channel_id, &message_id)?;
     let (row, reactions) = messages::edit(&state, &user, c, m, &body.text).await?;
-    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
+    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/channels/{channel_id}/messages/{message_id}", tag = "messages", operation_id = "deleteMessage", security(("userToken" = [])),
@@ -97,13 +98,14 @@ async fn thread(
     user: AuthUser,
     State(state): State<AppState>,
     Path((channel_id, message_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (c, m) = ids(&channel_id, &message_id)?;
     let (root, replies, reactions) = messages::thread(&state, &user, c, m).await?;
-    Ok(Json(json!({
-        "parent": wire::message(&root),
-        "replies": replies.iter().map(|r| wire::message_full(r, &reactions, &user.user_id)).collect::<Vec<_>>(),
-    })))
+    let replies: Vec<_> = replies
+        .iter()
+        .map(|r| wire::message_full(r, &reactions, &user.user_id))
+        .collect();
+    Ok(Json(json!({ "parent": wire::message(&root), "replies": replies })).into_response())
 }
 
 /// A thread reply: a send with `parentId` taken from the path.
@@ -116,7 +118,7 @@ async fn reply(
     state: State<AppState>,
     Path((channel_id, message_id)): Path<(String, String)>,
     ApiJson(mut body): ApiJson<SendBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Response> {
     body.parent_id = Some(path_id(&message_id, "messageId")?);
     send(user, state, Path(channel_id), ApiJson(body)).await
 }
@@ -129,10 +131,10 @@ async fn react(
     State(state): State<AppState>,
     Path((channel_id, message_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<ReactBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (c, m) = ids(&channel_id, &message_id)?;
     let (row, reactions) = messages::react(&state, &user, c, m, &body.emoji, true).await?;
-    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
+    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/channels/{channel_id}/messages/{message_id}/reactions/{emoji}", tag = "messages", operation_id = "removeReaction", security(("userToken" = [])),
@@ -142,10 +144,10 @@ async fn unreact(
     user: AuthUser,
     State(state): State<AppState>,
     Path((channel_id, message_id, emoji)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (c, m) = ids(&channel_id, &message_id)?;
     let (row, reactions) = messages::react(&state, &user, c, m, &emoji, false).await?;
-    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
+    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)).into_response())
 }
 
 #[utoipa::path(post, path = "/api/channels/{channel_id}/messages/{message_id}/pin", tag = "messages", operation_id = "pinMessage", security(("userToken" = [])),
@@ -155,10 +157,10 @@ async fn pin(
     user: AuthUser,
     State(state): State<AppState>,
     Path((channel_id, message_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (c, m) = ids(&channel_id, &message_id)?;
     let (row, reactions) = messages::pin(&state, &user, c, m, true).await?;
-    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
+    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/channels/{channel_id}/messages/{message_id}/pin", tag = "messages", operation_id = "unpinMessage", security(("userToken" = [])),
@@ -168,10 +170,10 @@ async fn unpin(
     user: AuthUser,
     State(state): State<AppState>,
     Path((channel_id, message_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (c, m) = ids(&channel_id, &message_id)?;
     let (row, reactions) = messages::pin(&state, &user, c, m, false).await?;
-    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)))
+    Ok(Json(wire::message_full(&row, &reactions, &user.user_id)).into_response())
 }
 
 #[utoipa::path(get, path = "/api/channels/{channel_id}/messages/pins", tag = "messages", operation_id = "listPins", security(("userToken" = [])),
@@ -181,12 +183,14 @@ async fn pins(
     user: AuthUser,
     State(state): State<AppState>,
     Path(channel_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let rows = messages::pins(&state, &user, path_id(&channel_id, "channelId")?).await?;
     let reactions = messages::reactions_of(&state, user.app_id, &rows).await?;
-    Ok(Json(json!({
-        "messages": rows.iter().map(|r| wire::message_full(r, &reactions, &user.user_id)).collect::<Vec<_>>(),
-    })))
+    let messages: Vec<_> = rows
+        .iter()
+        .map(|r| wire::message_full(r, &reactions, &user.user_id))
+        .collect();
+    Ok(Json(json!({ "messages": messages })).into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -223,7 +227,7 @@ async fn send(
     State(state): State<AppState>,
     Path(channel_id): Path<String>,
     ApiJson(body): ApiJson<SendBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Response> {
     let input = SendMessage {
         text: body.text,
         client_msg_id: body.client_msg_id,
@@ -233,18 +237,16 @@ async fn send(
     };
     Ok(
         match messages::send(&state, &user, path_id(&channel_id, "channelId")?, input).await? {
-            Sent::Created(row) => {
-                let mut value = wire::message(&row);
-                if let Some(obj) = value.as_object_mut() {
-                    obj.insert("mentions".into(), json!([]));
-                    obj.insert("reactions".into(), json!([]));
-                }
-                (StatusCode::CREATED, Json(value))
-            }
+            Sent::Created(row) => (
+                StatusCode::CREATED,
+                Json(wire::message_full(&row, &[], &user.user_id)),
+            )
+                .into_response(),
             Sent::Duplicate { id, seq } => (
                 StatusCode::OK,
                 Json(json!({ "id": id, "seq": seq, "status": "sent", "duplicate": true })),
-            ),
+            )
+                .into_response(),
         },
     )
 }
@@ -257,7 +259,7 @@ async fn list(
     State(state): State<AppState>,
     Path(channel_id): Path<String>,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let query = ListQuery {
         since_seq: params.since_seq,
         before: params.before,
@@ -265,12 +267,15 @@ async fn list(
         limit: params.limit,
     };
     let page = messages::list(&state, &user, path_id(&channel_id, "channelId")?, query).await?;
-    let messages: Vec<Value> = page
+    let messages: Vec<_> = page
         .messages
         .iter()
         .map(|row| wire::message_full(row, &page.reactions, &user.user_id))
         .collect();
-    Ok(Json(
-        json!({ "messages": messages, "maxSeq": page.max_seq, "hasMore": page.has_more }),
-    ))
+    Ok(Json(wire::MessagePage {
+        messages,
+        max_seq: page.max_seq,
+        has_more: page.has_more,
+    })
+    .into_response())
 }

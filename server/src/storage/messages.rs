@@ -1,7 +1,9 @@
 //! Messages and their per-channel sequence (inside a tenant transaction).
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
@@ -87,7 +89,7 @@ pub async fn insert_sequenced(
     m: &MessageRow,
     event_type: &str,
     channels: &[String],
-    payload: &Value,
+    payload: &(impl Serialize + Sync),
 ) -> Result<Sequenced, sqlx::Error> {
     let (allocated, inserted): (Option<i64>, Option<i64>) = sqlx::query_as(
         "WITH s AS (
@@ -123,7 +125,7 @@ pub async fn insert_sequenced(
     .bind(m.created_at)
     .bind(event_type)
     .bind(channels)
-    .bind(payload)
+    .bind(Json(payload))
     .fetch_one(conn)
     .await?;
     Ok(match (allocated, inserted) {
@@ -394,6 +396,23 @@ pub struct ReactionGroup {
     pub emoji: String,
     pub count: i64,
     pub user_ids: Vec<String>,
+}
+
+/// The reactions of `rows`, asking the database only about messages that have some.
+pub async fn reactions_of_rows(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    rows: &[MessageRow],
+) -> Result<Vec<ReactionGroup>, sqlx::Error> {
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.reaction_count > 0)
+        .map(|r| r.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    reactions(conn, app_id, &ids).await
 }
 
 pub async fn reactions(

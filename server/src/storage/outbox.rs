@@ -1,7 +1,9 @@
 //! The transactional outbox: events are written in the transaction of the change they announce.
 
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 /// Queues `{type, payload}` for the given Centrifugo channels.
@@ -10,7 +12,7 @@ pub async fn enqueue(
     app_id: Uuid,
     event_type: &str,
     channels: &[String],
-    payload: &Value,
+    payload: &(impl Serialize + Sync),
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO outbox (app_id, event_type, channels, payload)
@@ -19,7 +21,7 @@ pub async fn enqueue(
     .bind(app_id)
     .bind(event_type)
     .bind(channels)
-    .bind(payload)
+    .bind(Json(payload))
     .execute(conn)
     .await?;
     Ok(())
