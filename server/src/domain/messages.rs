@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::TenantTx;
 use crate::storage::channels::ChannelRow;
-use crate::storage::messages::{self, MessageRow, ReactionGroup, Sequenced};
+use crate::storage::messages::{self, Direction, MessageRow, ReactionGroup, Sequenced};
 use crate::storage::{begin_tenant, channels, outbox};
 use crate::wire;
 
@@ -224,41 +224,50 @@ pub async fn list(state: &AppState, user: &AuthUser, channel_id: Uuid, query: Li
     let limit = page_size(query.limit)?;
     let app_id = user.app_id;
     let mut tx = begin_tenant(&state.pool, app_id).await?;
-    let channel = visible(&mut tx, user, channel_id).await?;
-    let cursor =
-        |field: &'static str| ApiError::invalid(field, format!("{field} is not a message of this channel"));
-    let (forward, from) = match (query.since_seq.filter(|s| *s > 0), query.before, query.after) {
-        (Some(since), _, _) => (true, since),
-        (None, Some(before), _) => (
-            false,
-            messages::seq_of(&mut tx, app_id, channel_id, before)
+    let (direction, seq, message) = match (query.since_seq.filter(|s| *s > 0), query.before, query.after) {
+        (Some(since), _, _) => (Direction::Forward, since, None),
+        (None, Some(before), _) => (Direction::Backward, 0, Some((before, "before"))),
+        (None, None, Some(after)) => (Direction::Forward, 0, Some((after, "after"))),
+        (None, None, None) => (Direction::Backward, i64::MAX, None),
+    };
+    let cursor = match message {
+        None => seq,
+        // A message cursor is looked up only for those who may see the channel.
+        Some((id, field)) => {
+            visible(&mut tx, user, channel_id).await?;
+            messages::seq_of(&mut tx, app_id, channel_id, id)
                 .await?
-                .ok_or_else(|| cursor("before"))?,
-        ),
-        (None, None, Some(after)) => (
-            true,
-            messages::seq_of(&mut tx, app_id, channel_id, after)
-                .await?
-                .ok_or_else(|| cursor("after"))?,
-        ),
-        (None, None, None) => (false, i64::MAX),
+                .ok_or_else(|| {
+                    ApiError::invalid(field, format!("{field} is not a message of this channel"))
+                })?
+        }
     };
     // One row more than asked tells whether another page exists.
-    let mut rows = if forward {
-        messages::page_forward(&mut tx, app_id, channel_id, from, limit + 1).await?
-    } else {
-        messages::page_backward(&mut tx, app_id, channel_id, from, limit + 1).await?
-    };
+    let page = messages::page(
+        &mut tx,
+        app_id,
+        channel_id,
+        &user.user_id,
+        direction,
+        cursor,
+        limit + 1,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("Channel not found"))?;
+    if !page.is_member && !is_public(&page.kind) {
+        return Err(ApiError::forbidden("FORBIDDEN", "Not a member of this channel"));
+    }
+    let mut rows = page.messages;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let reactions = messages::reactions_of_rows(&mut tx, app_id, &rows).await?;
     tx.commit().await?;
-    if !forward {
+    if direction == Direction::Backward {
         rows.reverse();
     }
     Ok(Page {
         messages: rows,
-        max_seq: channel.last_seq,
+        max_seq: page.last_seq,
         has_more,
         reactions,
     })

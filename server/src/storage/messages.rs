@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 /// A message with its author's profile.
@@ -197,44 +197,77 @@ pub async fn seq_of(
         .await
 }
 
-/// Top-level messages with `seq > after`, ascending, at most `limit`.
-pub async fn page_forward(
-    conn: &mut PgConnection,
-    app_id: Uuid,
-    channel_id: Uuid,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<MessageRow>, sqlx::Error> {
-    sqlx::query_as(select(
-        "m.app_id = $1 AND m.channel_id = $2 AND m.seq > $3 AND m.parent_id IS NULL
-         ORDER BY m.seq ASC LIMIT $4",
-    ))
-    .bind(app_id)
-    .bind(channel_id)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+/// Which way a page runs from its cursor `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `seq > cursor`, ascending.
+    Forward,
+    /// `seq < cursor`, newest first.
+    Backward,
 }
 
-/// Top-level messages with `seq < before`, newest first, at most `limit`.
-pub async fn page_backward(
+/// A channel as a page of its messages sees it, with the page.
+#[derive(Debug)]
+pub struct ChannelPage {
+    pub last_seq: i64,
+    pub kind: String,
+    pub is_member: bool,
+    /// In the order of the [`Direction`].
+    pub messages: Vec<MessageRow>,
+}
+
+/// The channel and up to `limit` of its top-level messages from `cursor`, in one statement:
+/// the hottest read is one round trip. `None` when the channel does not exist; the caller
+/// decides from `kind` and `is_member` whether the viewer may see the page.
+pub async fn page(
     conn: &mut PgConnection,
     app_id: Uuid,
     channel_id: Uuid,
-    before: i64,
+    viewer: &str,
+    direction: Direction,
+    cursor: i64,
     limit: i64,
-) -> Result<Vec<MessageRow>, sqlx::Error> {
-    sqlx::query_as(select(
-        "m.app_id = $1 AND m.channel_id = $2 AND m.seq < $3 AND m.parent_id IS NULL
-         ORDER BY m.seq DESC LIMIT $4",
-    ))
-    .bind(app_id)
-    .bind(channel_id)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+) -> Result<Option<ChannelPage>, sqlx::Error> {
+    let order = match direction {
+        Direction::Forward => "m.seq > $4 AND m.parent_id IS NULL ORDER BY m.seq ASC",
+        Direction::Backward => "m.seq < $4 AND m.parent_id IS NULL ORDER BY m.seq DESC",
+    };
+    let sql = format!(
+        "SELECT c.last_seq AS channel_last_seq, c.type AS channel_type,
+                cm.user_id IS NOT NULL AS channel_is_member, p.*
+         FROM channel c
+         LEFT JOIN channel_member cm ON cm.app_id = c.app_id AND cm.channel_id = c.id AND cm.user_id = $3
+         LEFT JOIN LATERAL ({page}) p ON true
+         WHERE c.app_id = $1 AND c.id = $2",
+        page = select(&format!(
+            "m.app_id = $1 AND m.channel_id = $2 AND {order} LIMIT $5"
+        ))
+        .0,
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(app_id)
+        .bind(channel_id)
+        .bind(viewer)
+        .bind(cursor)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut page = ChannelPage {
+        last_seq: first.try_get("channel_last_seq")?,
+        kind: first.try_get("channel_type")?,
+        is_member: first.try_get("channel_is_member")?,
+        messages: Vec::with_capacity(rows.len()),
+    };
+    // An empty page is one row with the message columns NULL.
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("id")?.is_some() {
+            page.messages.push(MessageRow::from_row(row)?);
+        }
+    }
+    Ok(Some(page))
 }
 
 pub async fn get(
