@@ -45,9 +45,52 @@ impl Error {
     /// How long to wait before the first retry after this error.
     pub fn retry_after(&self) -> Duration {
         match self {
-            // Fixing the cause needs a person: retry slowly.
+            // Nothing announces a fix made in AWS (a grant, throttling that ended): only a
+            // retry notices it. Retrying costs AWS nothing extra, as the secret cache backs
+            // off per secret and answers from memory until then.
+            Self::Secrets(crate::secrets::SecretsError::Aws { source, .. }) => {
+                if source.is_throttling() {
+                    Duration::from_secs(10)
+                } else {
+                    Duration::from_secs(5)
+                }
+            }
+            // Fixing the cause needs a person, and a fixed Secret is watched: retry slowly.
             Self::Secrets(_) | Self::Invalid(_) => Duration::from_secs(60),
             _ => Duration::from_secs(5),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::AwsError;
+    use crate::secrets::SecretsError;
+
+    fn aws(source: AwsError) -> Error {
+        Error::Secrets(SecretsError::Aws {
+            field: "spec.database.secretsManager".into(),
+            source,
+        })
+    }
+
+    #[test]
+    fn aws_failures_are_retried_sooner_than_those_a_person_fixes() {
+        let throttled = aws(AwsError::Throttled {
+            operation: "GetSecretValue",
+            resource: "s".into(),
+        });
+        let denied = aws(AwsError::AccessDenied {
+            operation: "GetSecretValue",
+            resource: "s".into(),
+        });
+        let missing = Error::Secrets(SecretsError::SecretNotFound {
+            field: "spec.database.existingSecret".into(),
+            name: "db".into(),
+        });
+        assert_eq!(throttled.retry_after(), Duration::from_secs(10));
+        assert_eq!(denied.retry_after(), Duration::from_secs(5));
+        assert_eq!(missing.retry_after(), Duration::from_secs(60));
     }
 }

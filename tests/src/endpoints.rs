@@ -77,4 +77,6 @@ pub struct CentrifugoEndpoints {
 pub struct ToolPaths {
     pub helm: PathBuf,
     pub kubectl: PathBuf,
+    /// moto's `moto_server`, for tests that need a moto of their own (e.g. with IAM enforced).
+    pub moto_server: PathBuf,
 }

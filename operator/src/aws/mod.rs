@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use tokio::sync::Mutex;
@@ -108,11 +109,13 @@ impl AwsError {
         }
     }
 
-    /// Classifies an SDK error by its code (the same across services).
-    pub fn classify<E: ProvideErrorMetadata, R>(
+    /// Classifies an SDK error by its code (the same across services), or, when the code is
+    /// missing or unknown, by the HTTP status: moto, for one, answers a refused JSON-protocol
+    /// call with an XML body the SDK cannot read a code from.
+    pub fn classify<E: ProvideErrorMetadata>(
         operation: &'static str,
         resource: &str,
-        err: &SdkError<E, R>,
+        err: &SdkError<E, HttpResponse>,
     ) -> Self {
         let resource = resource.to_owned();
         match err {
@@ -141,11 +144,15 @@ impl AwsError {
                 Some("ThrottlingException" | "Throttling" | "TooManyRequestsException") => {
                     Self::Throttled { operation, resource }
                 }
-                code => Self::Other {
-                    operation,
-                    resource,
-                    code: code.unwrap_or("Unknown").to_owned(),
-                    message: err.message().unwrap_or("no message").to_owned(),
+                code => match err.raw_response().map(|response| response.status().as_u16()) {
+                    Some(403) => Self::AccessDenied { operation, resource },
+                    Some(429) => Self::Throttled { operation, resource },
+                    _ => Self::Other {
+                        operation,
+                        resource,
+                        code: code.unwrap_or("Unknown").to_owned(),
+                        message: err.message().unwrap_or("no message").to_owned(),
+                    },
                 },
             },
         }
@@ -167,12 +174,17 @@ mod tests {
     use super::*;
 
     fn service_error(code: &str) -> SdkError<GetSecretValueError, HttpResponse> {
-        let metadata = ErrorMetadata::builder()
-            .code(code)
-            .message("denied for a reason")
-            .build();
-        let response = HttpResponse::new(400u16.try_into().expect("status"), SdkBody::empty());
-        SdkError::service_error(GetSecretValueError::generic(metadata), response)
+        response_error(Some(code), 400)
+    }
+
+    /// An error as the SDK returns it for an HTTP `status`, with `code` if it could read one.
+    fn response_error(code: Option<&str>, status: u16) -> SdkError<GetSecretValueError, HttpResponse> {
+        let mut metadata = ErrorMetadata::builder().message("denied for a reason");
+        if let Some(code) = code {
+            metadata = metadata.code(code);
+        }
+        let response = HttpResponse::new(status.try_into().expect("status"), SdkBody::empty());
+        SdkError::service_error(GetSecretValueError::generic(metadata.build()), response)
     }
 
     #[test]
@@ -196,5 +208,27 @@ mod tests {
         assert!(
             AwsError::classify("GetSecretValue", "s", &service_error("ThrottlingException")).is_throttling()
         );
+    }
+
+    #[test]
+    fn without_a_known_code_the_http_status_decides() {
+        let cases = [
+            // moto's XML answer to a refused JSON-protocol call: no code the SDK can read.
+            (None, 403, "AwsAccessDenied"),
+            (None, 429, "AwsThrottled"),
+            (Some("SomethingNew"), 403, "AwsAccessDenied"),
+            (Some("SomethingNew"), 429, "AwsThrottled"),
+            (None, 400, "AwsError"),
+            (None, 500, "AwsError"),
+            // A known code wins over the status.
+            (Some("ResourceNotFoundException"), 403, "AwsResourceNotFound"),
+            (Some("ThrottlingException"), 400, "AwsThrottled"),
+            (Some("ThrottlingException"), 403, "AwsThrottled"),
+        ];
+        for (code, status, reason) in cases {
+            let err = AwsError::classify("GetSecretValue", "chatsdk/x", &response_error(code, status));
+            assert_eq!(err.reason(), reason, "{code:?} {status}");
+            assert!(err.to_string().contains("chatsdk/x"), "{err}");
+        }
     }
 }

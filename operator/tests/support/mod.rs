@@ -117,6 +117,34 @@ impl Drop for TestNamespace {
     }
 }
 
+/// Where the operator's AWS SDK goes (`AWS_ENDPOINT_URL`), and as whom.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub endpoint_url: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl Aws {
+    /// The environment's moto server, with its credentials.
+    pub fn shared() -> Self {
+        let aws = &TestEnv::get().endpoints.aws;
+        Self {
+            endpoint_url: aws.endpoint_url.clone(),
+            access_key_id: aws.access_key_id.clone(),
+            secret_access_key: aws.secret_access_key.clone(),
+        }
+    }
+
+    /// The environment's credentials at another endpoint (a closed port, a proxy).
+    pub fn at(endpoint_url: &str) -> Self {
+        Self {
+            endpoint_url: endpoint_url.to_owned(),
+            ..Self::shared()
+        }
+    }
+}
+
 /// The operator binary, running against the test API server; killed when dropped.
 pub struct Operator {
     child: Child,
@@ -127,23 +155,13 @@ impl Operator {
     /// Runs the operator watching `namespace` only (so tests in parallel do not share it),
     /// with AWS pointed at the environment's moto server.
     pub fn start(namespace: &str, leader_election: bool, identity: &str) -> Self {
-        Self::start_with_aws(
-            namespace,
-            leader_election,
-            identity,
-            &TestEnv::get().endpoints.aws.endpoint_url,
-        )
+        Self::start_with_aws(namespace, leader_election, identity, &Aws::shared())
     }
 
-    /// As [`Operator::start`], with AWS at `aws_endpoint` (e.g. a closed port).
-    pub fn start_with_aws(
-        namespace: &str,
-        leader_election: bool,
-        identity: &str,
-        aws_endpoint: &str,
-    ) -> Self {
+    /// As [`Operator::start`], with AWS at another endpoint and/or as another identity.
+    pub fn start_with_aws(namespace: &str, leader_election: bool, identity: &str, aws: &Aws) -> Self {
         let kubeconfig = TestEnv::get().endpoints.kubernetes.kubeconfig.clone();
-        Self::spawn(namespace, leader_election, identity, aws_endpoint, &kubeconfig)
+        Self::spawn(namespace, leader_election, identity, aws, &kubeconfig)
     }
 
     /// Runs the operator authenticated by `token` only (e.g. a ServiceAccount's), as in a pod.
@@ -159,20 +177,14 @@ impl Operator {
             ca = ca.display(),
         );
         std::fs::write(&kubeconfig, config).expect("kubeconfig");
-        Self::spawn(
-            namespace,
-            true,
-            identity,
-            &env.endpoints.aws.endpoint_url,
-            &kubeconfig,
-        )
+        Self::spawn(namespace, true, identity, &Aws::shared(), &kubeconfig)
     }
 
     fn spawn(
         namespace: &str,
         leader_election: bool,
         identity: &str,
-        aws_endpoint: &str,
+        aws: &Aws,
         kubeconfig: &std::path::Path,
     ) -> Self {
         let env = TestEnv::get();
@@ -188,10 +200,10 @@ impl Operator {
             .env("POD_NAMESPACE", namespace)
             .env("POD_NAME", identity)
             .env("LEADER_ELECTION", leader_election.to_string())
-            .env("AWS_ENDPOINT_URL", aws_endpoint)
+            .env("AWS_ENDPOINT_URL", &aws.endpoint_url)
             .env("AWS_REGION", &env.endpoints.aws.region)
-            .env("AWS_ACCESS_KEY_ID", &env.endpoints.aws.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &env.endpoints.aws.secret_access_key)
+            .env("AWS_ACCESS_KEY_ID", &aws.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &aws.secret_access_key)
             .env_remove("AWS_PROFILE")
             // Port 0: the operator logs the port it got, so parallel tests never collide.
             .env("METRICS_ADDR", "127.0.0.1:0")

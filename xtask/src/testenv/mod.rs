@@ -64,6 +64,7 @@ fn start(installed: &install::Installed, state: &std::path::Path) -> Result<Endp
         tools: ToolPaths {
             helm: installed.helm.clone(),
             kubectl: installed.kubectl.clone(),
+            moto_server: installed.moto_server.clone(),
         },
     })
 }
