@@ -1,7 +1,7 @@
 //! Sessions: connect (API key → user tokens), refresh with rotation, and the per-request check
 //! of access tokens against revocation.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -20,6 +20,16 @@ pub struct AuthUser {
     pub name: Option<String>,
     pub image: Option<String>,
     pub is_app_admin: bool,
+    /// Read with the token check: what a message renders about its sender.
+    pub profile: Profile,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    pub custom: Option<Value>,
+    pub last_active_at: Option<DateTime<Utc>>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -230,6 +240,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
         name: subject.name,
         image: subject.image_url,
         is_app_admin: subject.is_admin,
+        profile: Profile {
+            custom: subject.custom_data,
+            last_active_at: subject.last_active_at,
+            created_at: subject.created_at,
+            updated_at: subject.updated_at,
+        },
     })
 }
 

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::auth::{AuthUser, validate_user_id};
+use crate::domain::auth::{AuthUser, Profile, validate_user_id};
 use crate::domain::realtime::{chat_channel, events, user_channel};
 use crate::domain::roles::Role;
 use crate::error::{ApiError, ApiResult};
@@ -556,6 +556,7 @@ fn acting_as(app_id: Uuid, user_id: &str) -> AuthUser {
         name: None,
         image: None,
         is_app_admin: false,
+        profile: Profile::default(),
     }
 }
 

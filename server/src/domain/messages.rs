@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::TenantTx;
 use crate::storage::channels::ChannelRow;
-use crate::storage::messages::{self, Direction, MessageRow, ReactionGroup, Sequenced};
+use crate::storage::messages::{self, Direction, MessageRow, ReactionGroup};
 use crate::storage::{begin_tenant, channels, outbox};
 use crate::wire;
 
@@ -87,12 +87,11 @@ fn validate_send(input: &SendMessage) -> ApiResult<()> {
     Ok(())
 }
 
-/// Sends a message. Within one transaction: membership (auto-join for public channels), the
-/// thread checks, then one statement taking the channel's next `seq` under its row lock with
-/// the insert, the sender's read mark and the `message.new` outbox row (see
-/// [`messages::insert_sequenced`]). Concurrent sends with the same `clientMsgId` serialize on
-/// the channel lock; the second finds the first's row (unique index) and rolls back, which
-/// also returns its `seq`.
+/// Sends a message: one statement checks membership and the thread links, takes the channel's
+/// next `seq` under its row lock and writes the message, the parent's reply count, the
+/// sender's read mark and the `message.new` outbox row (see [`messages::send`]). A first send
+/// to a public channel joins it, then sends again. A repeated `clientMsgId` answers with the
+/// message already stored, also when the repeat raced the original.
 pub async fn send(
     state: &AppState,
     user: &AuthUser,
@@ -101,42 +100,6 @@ pub async fn send(
 ) -> ApiResult<Sent> {
     validate_send(&input)?;
     let app_id = user.app_id;
-    let mut tx = begin_tenant(&state.pool, app_id).await?;
-    let found = channels::get_with_sender(&mut tx, app_id, channel_id, &user.user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Channel not found"))?;
-    if found.channel.role.is_none() {
-        if !is_public(&found.channel.kind) {
-            return Err(ApiError::forbidden("FORBIDDEN", "Not a member of this channel"));
-        }
-        channels::add_members(
-            &mut tx,
-            app_id,
-            channel_id,
-            std::slice::from_ref(&user.user_id),
-            Role::Member.as_str(),
-        )
-        .await?;
-    }
-    if let Some(parent) = input.parent_id {
-        if !messages::is_thread_root(&mut tx, app_id, channel_id, parent).await? {
-            return Err(ApiError::invalid(
-                "parentId",
-                "parentId is not a top-level message of this channel",
-            ));
-        }
-        messages::bump_reply_count(&mut tx, app_id, parent).await?;
-    }
-    if let Some(reply_to) = input.reply_to_id
-        && messages::seq_of(&mut tx, app_id, channel_id, reply_to)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::invalid(
-            "replyToId",
-            "replyToId is not a message of this channel",
-        ));
-    }
     // The row as it will be stored: every column is given (PostgreSQL keeps microseconds),
     // so the answer and the event render it without reading it back.
     let mut row = MessageRow {
@@ -157,41 +120,71 @@ pub async fn send(
         deleted_at: None,
         pinned_at: None,
         pinned_by: None,
-        user_name: found.sender_name,
-        user_image: found.sender_image,
-        user_custom: found.sender_custom,
-        user_last_active_at: found.sender_last_active_at,
-        user_created_at: found.sender_created_at,
-        user_updated_at: found.sender_updated_at,
+        user_name: user.name.clone(),
+        user_image: user.image.clone(),
+        user_custom: user.profile.custom.clone(),
+        user_last_active_at: user.profile.last_active_at,
+        user_created_at: user.profile.created_at,
+        user_updated_at: user.profile.updated_at,
     };
-    let payload = wire::MessageEvent {
-        channel_id,
-        message: wire::message(&row),
-    };
-    let outcome = messages::insert_sequenced(
-        &mut tx,
-        app_id,
-        &row,
-        events::MESSAGE_NEW,
-        &[chat_channel(app_id, channel_id)],
-        &payload,
-    )
-    .await?;
-    match outcome {
-        Sequenced::Inserted(seq) => {
-            tx.commit().await?;
-            row.seq = seq;
-            Ok(Sent::Created(Box::new(row)))
-        }
-        Sequenced::NoChannel => Err(ApiError::not_found("Channel not found")),
-        Sequenced::Duplicate => {
-            let client_id = row.client_msg_id.as_deref().unwrap_or_default();
-            let existing = messages::by_client_msg_id(&mut tx, app_id, channel_id, client_id).await?;
-            tx.rollback().await?;
-            let (id, seq) = existing
-                .ok_or_else(|| ApiError::Internal("duplicate clientMsgId without its message".into()))?;
-            Ok(Sent::Duplicate { id, seq })
-        }
+    let channels = [chat_channel(app_id, channel_id)];
+    let mut joined = false;
+    loop {
+        let payload = wire::MessageEvent {
+            channel_id,
+            message: wire::message(&row),
+        };
+        let outcome = messages::send(
+            &state.pool,
+            app_id,
+            &row,
+            events::MESSAGE_NEW,
+            &channels,
+            &payload,
+        )
+        .await?;
+        return match outcome {
+            messages::Sent::Stored(seq) => {
+                row.seq = seq;
+                Ok(Sent::Created(Box::new(row)))
+            }
+            messages::Sent::NotMember(kind) if is_public(&kind) && !joined => {
+                let mut tx = begin_tenant(&state.pool, app_id).await?;
+                channels::add_members(
+                    &mut tx,
+                    app_id,
+                    channel_id,
+                    std::slice::from_ref(&user.user_id),
+                    Role::Member.as_str(),
+                )
+                .await?;
+                tx.commit().await?;
+                joined = true;
+                continue;
+            }
+            messages::Sent::NotMember(_) => {
+                Err(ApiError::forbidden("FORBIDDEN", "Not a member of this channel"))
+            }
+            messages::Sent::NoChannel => Err(ApiError::not_found("Channel not found")),
+            messages::Sent::Duplicate { id, seq } => Ok(Sent::Duplicate { id, seq }),
+            messages::Sent::LostRace => {
+                let client_id = row.client_msg_id.as_deref().unwrap_or_default();
+                let mut tx = begin_tenant(&state.pool, app_id).await?;
+                let existing = messages::by_client_msg_id(&mut tx, app_id, channel_id, client_id).await?;
+                tx.commit().await?;
+                let (id, seq) = existing
+                    .ok_or_else(|| ApiError::Internal("duplicate clientMsgId without its message".into()))?;
+                Ok(Sent::Duplicate { id, seq })
+            }
+            messages::Sent::BadParent => Err(ApiError::invalid(
+                "parentId",
+                "parentId is not a top-level message of this channel",
+            )),
+            messages::Sent::BadReplyTo => Err(ApiError::invalid(
+                "replyToId",
+                "replyToId is not a message of this channel",
+            )),
+        };
     }
 }
 

@@ -121,43 +121,6 @@ pub async fn get(
         .await
 }
 
-/// A channel with the profile of the user about to send to it (for the message's `user`).
-#[derive(Debug, Clone, FromRow)]
-pub struct ChannelWithSender {
-    #[sqlx(flatten)]
-    pub channel: ChannelRow,
-    pub sender_name: Option<String>,
-    pub sender_image: Option<String>,
-    pub sender_custom: Option<Value>,
-    pub sender_last_active_at: Option<DateTime<Utc>>,
-    pub sender_created_at: Option<DateTime<Utc>>,
-    pub sender_updated_at: Option<DateTime<Utc>>,
-}
-
-/// [`get`] plus the viewer's profile, in one round trip.
-pub async fn get_with_sender(
-    conn: &mut PgConnection,
-    app_id: Uuid,
-    channel_id: Uuid,
-    viewer: &str,
-) -> Result<Option<ChannelWithSender>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {CHANNEL_COLUMNS}, u.name AS sender_name, u.image_url AS sender_image,
-                u.custom_data AS sender_custom, u.last_active_at AS sender_last_active_at,
-                u.created_at AS sender_created_at, u.updated_at AS sender_updated_at
-         FROM channel c
-         LEFT JOIN channel_member m ON m.app_id = c.app_id AND m.channel_id = c.id AND m.user_id = $3
-         LEFT JOIN app_user u ON u.app_id = c.app_id AND u.id = $3
-         WHERE c.app_id = $1 AND c.id = $2"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(app_id)
-        .bind(channel_id)
-        .bind(viewer)
-        .fetch_optional(conn)
-        .await
-}
-
 pub async fn get_by_key(
     conn: &mut PgConnection,
     app_id: Uuid,

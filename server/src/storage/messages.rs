@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection, Row};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
+
+use super::is_unique_violation;
 use uuid::Uuid;
 
 /// A message with its author's profile.
@@ -66,52 +68,47 @@ pub async fn by_client_msg_id(
         .await
 }
 
-/// What [`insert_sequenced`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sequenced {
-    /// Stored with this `seq`; the read mark and the outbox row are written too.
-    Inserted(i64),
+/// What [`send`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Stored with this `seq`, with the parent's reply count, the sender's read mark and the
+    /// outbox row.
+    Stored(i64),
     /// The channel does not exist (in this app).
     NoChannel,
-    /// Another message of the channel has this `client_msg_id`; nothing was inserted, but a
-    /// `seq` was taken: the caller must roll back so the number is not lost (gap-free).
-    Duplicate,
+    /// The sender is not a member of the channel of this type.
+    NotMember(String),
+    /// The channel already has a message with this `client_msg_id`.
+    Duplicate { id: Uuid, seq: i64 },
+    /// The parent is not a top-level message of the channel.
+    BadParent,
+    /// The message replied to is not in the channel.
+    BadReplyTo,
+    /// A concurrent send with the same `client_msg_id` won; nothing was written.
+    LostRace,
 }
 
-/// The whole write of a send in one statement, so the channel row lock (taken by the `seq`
-/// UPDATE, held until commit) is held for this statement and the COMMIT only: the next `seq`,
-/// the message, the sender's read mark and the `message.new` outbox row, whose payload is
-/// `payload` with `message.seq` filled in. `m.seq` is ignored; the other columns are stored as
-/// given, so `m` rendered with the returned `seq` is exactly the stored message.
-pub async fn insert_sequenced(
-    conn: &mut PgConnection,
+/// `(result, channel_type, message_seq, existing_id)` of `chatsdk_send_message`.
+type SendRow = (String, Option<String>, Option<i64>, Option<Uuid>);
+
+/// The unique index a concurrent duplicate send runs into.
+const CLIENT_MSG_ID_KEY: &str = "message_app_id_channel_id_client_msg_id_key";
+
+/// Checks and stores a message in one autocommit statement (`chatsdk_send_message`, migration
+/// 0004): the channel's row lock, which hands out the gap-free `seq`, is held only inside the
+/// database. `m.seq` is ignored; the other columns are stored as given, so `m` rendered with
+/// the returned `seq` is exactly the stored message. The outbox payload is `payload` with
+/// `message.seq` filled in.
+pub async fn send(
+    pool: &PgPool,
     app_id: Uuid,
     m: &MessageRow,
     event_type: &str,
     channels: &[String],
     payload: &(impl Serialize + Sync),
-) -> Result<Sequenced, sqlx::Error> {
-    let (allocated, inserted): (Option<i64>, Option<i64>) = sqlx::query_as(
-        "WITH s AS (
-             UPDATE channel SET last_seq = last_seq + 1, message_count = message_count + 1,
-                                last_message_at = now()
-             WHERE app_id = $1 AND id = $2
-             RETURNING last_seq),
-         m AS (
-             INSERT INTO message (app_id, channel_id, id, seq, user_id, client_msg_id, text,
-                                  attachments, parent_id, reply_to_id, created_at)
-             SELECT $1, $2, $3, s.last_seq, $4, $5, $6, $7, $8, $9, $10 FROM s
-             ON CONFLICT (app_id, channel_id, client_msg_id) DO NOTHING
-             RETURNING seq),
-         r AS (
-             UPDATE channel_member cm SET last_read_seq = greatest(cm.last_read_seq, m.seq)
-             FROM m WHERE cm.app_id = $1 AND cm.channel_id = $2 AND cm.user_id = $4),
-         o AS (
-             INSERT INTO outbox (app_id, event_type, channels, payload)
-             SELECT $1, $11, $12, jsonb_build_object('type', $11::text, 'payload',
-                        jsonb_set($13::jsonb, '{message,seq}', to_jsonb(m.seq)))
-             FROM m)
-         SELECT (SELECT last_seq FROM s), (SELECT seq FROM m)",
+) -> Result<Sent, sqlx::Error> {
+    let row: Result<SendRow, _> = sqlx::query_as(
+        "SELECT * FROM chatsdk_send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(app_id)
     .bind(m.channel_id)
@@ -126,40 +123,30 @@ pub async fn insert_sequenced(
     .bind(event_type)
     .bind(channels)
     .bind(Json(payload))
-    .fetch_one(conn)
-    .await?;
-    Ok(match (allocated, inserted) {
-        (_, Some(seq)) => Sequenced::Inserted(seq),
-        (None, None) => Sequenced::NoChannel,
-        (Some(_), None) => Sequenced::Duplicate,
+    .fetch_one(pool)
+    .await;
+    let (result, kind, seq, existing) = match row {
+        Err(err) if is_unique_violation(&err, CLIENT_MSG_ID_KEY) => return Ok(Sent::LostRace),
+        other => other?,
+    };
+    let missing =
+        |what: &str| sqlx::Error::Protocol(format!("chatsdk_send_message: {result} without {what}"));
+    Ok(match result.as_str() {
+        "sent" => Sent::Stored(seq.ok_or_else(|| missing("seq"))?),
+        "no_channel" => Sent::NoChannel,
+        "not_member" => Sent::NotMember(kind.ok_or_else(|| missing("channel type"))?),
+        "duplicate" => Sent::Duplicate {
+            id: existing.ok_or_else(|| missing("id"))?,
+            seq: seq.ok_or_else(|| missing("seq"))?,
+        },
+        "bad_parent" => Sent::BadParent,
+        "bad_reply_to" => Sent::BadReplyTo,
+        other => {
+            return Err(sqlx::Error::Protocol(format!(
+                "chatsdk_send_message: unknown result {other}"
+            )));
+        }
     })
-}
-
-/// True when `parent_id` is a top-level message of the channel.
-pub async fn is_thread_root(
-    conn: &mut PgConnection,
-    app_id: Uuid,
-    channel_id: Uuid,
-    id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM message
-                        WHERE app_id = $1 AND channel_id = $2 AND id = $3 AND parent_id IS NULL)",
-    )
-    .bind(app_id)
-    .bind(channel_id)
-    .bind(id)
-    .fetch_one(conn)
-    .await
-}
-
-pub async fn bump_reply_count(conn: &mut PgConnection, app_id: Uuid, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE message SET reply_count = reply_count + 1 WHERE app_id = $1 AND id = $2")
-        .bind(app_id)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Moves the member's read mark forward (never back).

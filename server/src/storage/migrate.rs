@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "token_subject",
         include_str!("../../migrations/0003_token_subject.sql"),
     ),
+    (
+        4,
+        "send_in_one_statement",
+        include_str!("../../migrations/0004_send_in_one_statement.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration step ("chatsdkm" in ASCII).

@@ -1,6 +1,7 @@
 //! Auth sessions and the per-request token check (inside a tenant transaction).
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
@@ -93,6 +94,15 @@ pub struct TokenSubject {
     pub tokens_valid_after: Option<i64>,
     pub session_found: bool,
     pub session_live: bool,
+    /// The rest of the profile, which a send renders (absent from [`token_subject`]).
+    #[sqlx(default)]
+    pub custom_data: Option<Value>,
+    #[sqlx(default)]
+    pub last_active_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 pub async fn token_subject(
