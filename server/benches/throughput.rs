@@ -22,6 +22,7 @@ use chatsdk_server::audit::AuditSink;
 use chatsdk_server::centrifugo::Centrifugo;
 use chatsdk_server::drainer::{Drainer, DrainerConfig};
 use chatsdk_server::storage;
+use chatsdk_server::storage::messages::Direction;
 use chatsdk_testenv::TestEnv;
 use common::{ADMIN_KEY, TestDb, test_config};
 use serde_json::{Value, json};
@@ -132,8 +133,8 @@ impl Bench {
         stats(all, started.elapsed(), errors)
     }
 
-    /// The same SQL as a send (seq allocation + insert) or a page (the page select), run by
-    /// pgbench with `clients` connections.
+    /// The raw PostgreSQL limit, run by pgbench with `clients` connections: a send's core
+    /// (seq allocation + insert) or the server's own page statement.
     fn pgbench(&self, clients: usize, send: bool, dir: &Path) -> Result<Stats, Error> {
         let env = TestEnv::get();
         let bin = env.endpoints.postgres.bin_dir.join("pgbench");
@@ -147,19 +148,23 @@ INSERT INTO message (app_id, channel_id, id, seq, user_id, client_msg_id, text, 
   VALUES (:app::uuid, :chan::uuid, gen_random_uuid(), :seq, 'u0', gen_random_uuid()::text, 'pgbench message', '[]');
 COMMIT;
 "
+            .to_owned()
         } else {
-            "BEGIN;
+            // The server's page statement itself, its `$n` parameters as pgbench variables.
+            let page = storage::messages::page_statement(Direction::Backward)
+                .replace("$1", ":app")
+                .replace("$2", ":chan")
+                .replace("$3", ":viewer")
+                .replace("$4", ":cursor")
+                .replace("$5", ":limit");
+            format!(
+                "BEGIN;
 SELECT set_config('app.current_app_id', :app, true);
-SELECT m.id, m.channel_id, m.seq, m.user_id, m.client_msg_id, m.text, m.attachments, m.parent_id,
-       m.reply_to_id, m.reply_count, m.reaction_count, m.status, m.created_at, m.edited_at,
-       m.deleted_at, m.pinned_at, m.pinned_by, u.name, u.image_url, u.custom_data,
-       u.last_active_at, u.created_at, u.updated_at
-  FROM message m LEFT JOIN app_user u ON u.app_id = m.app_id AND u.id = m.user_id
-  WHERE m.app_id = :app::uuid AND m.channel_id = :chan::uuid AND m.seq < 9223372036854775807
-    AND m.parent_id IS NULL
-  ORDER BY m.seq DESC LIMIT 51;
+{};
 COMMIT;
-"
+",
+                page.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
         };
         std::fs::write(&script, sql)?;
         let prefix = dir.join(format!("log_{}_{clients}", if send { "i" } else { "s" }));
@@ -172,6 +177,9 @@ COMMIT;
             .arg(&script)
             .args(["-D", &format!("app={}", self.app)])
             .args(["-D", &format!("chan={}", self.channel)])
+            // The list runs' viewer, cursor (the latest page) and page size + 1.
+            .args(["-D", "viewer=u0", "-D", &format!("cursor={}", i64::MAX)])
+            .args(["-D", &format!("limit={}", PAGE + 1)])
             .arg("-l")
             .arg("--log-prefix")
             .arg(&prefix)

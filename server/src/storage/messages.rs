@@ -203,6 +203,27 @@ pub struct ChannelPage {
     pub messages: Vec<MessageRow>,
 }
 
+/// The statement of [`page`]: `$1` app, `$2` channel, `$3` viewer, `$4` cursor `seq`, `$5`
+/// limit. Public so the benchmark's raw PostgreSQL baseline runs exactly this SQL.
+pub fn page_statement(direction: Direction) -> String {
+    let order = match direction {
+        Direction::Forward => "m.seq > $4 AND m.parent_id IS NULL ORDER BY m.seq ASC",
+        Direction::Backward => "m.seq < $4 AND m.parent_id IS NULL ORDER BY m.seq DESC",
+    };
+    format!(
+        "SELECT c.last_seq AS channel_last_seq, c.type AS channel_type,
+                cm.user_id IS NOT NULL AS channel_is_member, p.*
+         FROM channel c
+         LEFT JOIN channel_member cm ON cm.app_id = c.app_id AND cm.channel_id = c.id AND cm.user_id = $3
+         LEFT JOIN LATERAL ({page}) p ON true
+         WHERE c.app_id = $1 AND c.id = $2",
+        page = select(&format!(
+            "m.app_id = $1 AND m.channel_id = $2 AND {order} LIMIT $5"
+        ))
+        .0,
+    )
+}
+
 /// The channel and up to `limit` of its top-level messages from `cursor`, in one statement:
 /// the hottest read is one round trip. `None` when the channel does not exist; the caller
 /// decides from `kind` and `is_member` whether the viewer may see the page.
@@ -215,23 +236,7 @@ pub async fn page(
     cursor: i64,
     limit: i64,
 ) -> Result<Option<ChannelPage>, sqlx::Error> {
-    let order = match direction {
-        Direction::Forward => "m.seq > $4 AND m.parent_id IS NULL ORDER BY m.seq ASC",
-        Direction::Backward => "m.seq < $4 AND m.parent_id IS NULL ORDER BY m.seq DESC",
-    };
-    let sql = format!(
-        "SELECT c.last_seq AS channel_last_seq, c.type AS channel_type,
-                cm.user_id IS NOT NULL AS channel_is_member, p.*
-         FROM channel c
-         LEFT JOIN channel_member cm ON cm.app_id = c.app_id AND cm.channel_id = c.id AND cm.user_id = $3
-         LEFT JOIN LATERAL ({page}) p ON true
-         WHERE c.app_id = $1 AND c.id = $2",
-        page = select(&format!(
-            "m.app_id = $1 AND m.channel_id = $2 AND {order} LIMIT $5"
-        ))
-        .0,
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows = sqlx::query(sqlx::AssertSqlSafe(page_statement(direction)))
         .bind(app_id)
         .bind(channel_id)
         .bind(viewer)
