@@ -9,9 +9,9 @@
 -- transaction only, and run with the caller's rights (SECURITY INVOKER): row-level security
 -- still limits them to that tenant's rows.
 
--- The token check also returns the rest of the user's profile, which a send renders.
-DROP FUNCTION chatsdk_token_subject(uuid, text, uuid);
-CREATE FUNCTION chatsdk_token_subject(p_app uuid, p_user text, p_session uuid)
+-- The token check with the rest of the user's profile, which a send renders. A new function:
+-- pods of the previous release keep calling chatsdk_token_subject while this one rolls out.
+CREATE FUNCTION chatsdk_token_profile(p_app uuid, p_user text, p_session uuid)
 RETURNS TABLE (name text, image_url text, is_admin boolean, tokens_valid_after bigint,
                session_found boolean, session_live boolean, custom_data jsonb,
                last_active_at timestamptz, created_at timestamptz, updated_at timestamptz)
@@ -30,26 +30,30 @@ BEGIN
         WHERE u.app_id = p_app AND u.id = p_user AND u.deleted_at IS NULL;
 END $$;
 
--- Checks and writes a message: `result` says what happened.
---   sent          stored as `message_seq`; the parent's reply count, the sender's read mark
---                 and the outbox row (`p_payload` with message.seq filled in) are written too
+-- Checks and writes a message, in the order the checks were always made: membership (a
+-- first send to a public or team channel joins it, in the same transaction, so a refused send
+-- joins nobody), thread parent, replied-to message, repeated client id. `result`:
+--   sent          stored as `message_seq`, with the parent's reply count, the sender's read
+--                 mark and the outbox row (`p_payload` with message.seq filled in)
 --   no_channel    the channel does not exist in this app
---   not_member    the sender is not a member (`channel_type` lets the caller join a public one)
---   duplicate     `p_client_msg_id` was sent before: `existing_id`, `message_seq`
+--   not_member    the sender is not a member of this private channel
 --   bad_parent    `p_parent` is not a top-level message of the channel
 --   bad_reply_to  `p_reply_to` is not a message of the channel
+--   duplicate     `p_client_msg_id` was sent before: `existing_id`, `message_seq`
 -- A concurrent send with the same client id that wins the race makes the INSERT fail with a
--- unique violation, which rolls the whole statement back (no `seq` is lost).
+-- unique violation, which rolls the whole statement back (no `seq` is lost). Rows are locked
+-- channel first, then the parent message, as a channel delete cascades.
 CREATE FUNCTION chatsdk_send_message(
     p_app uuid, p_channel uuid, p_id uuid, p_user text, p_client_msg_id text, p_text text,
     p_attachments jsonb, p_parent uuid, p_reply_to uuid, p_created_at timestamptz,
     p_event text, p_channels text[], p_payload jsonb)
-RETURNS TABLE (result text, channel_type text, message_seq bigint, existing_id uuid)
+RETURNS TABLE (result text, message_seq bigint, existing_id uuid)
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $$
 #variable_conflict use_column
 DECLARE
     v_type text;
     v_member boolean;
+    v_joined integer := 0;
     v_id uuid;
     v_seq bigint;
 BEGIN
@@ -59,38 +63,47 @@ BEGIN
     LEFT JOIN channel_member cm ON cm.app_id = c.app_id AND cm.channel_id = c.id AND cm.user_id = p_user
     WHERE c.app_id = p_app AND c.id = p_channel;
     IF v_type IS NULL THEN
-        RETURN QUERY SELECT 'no_channel'::text, NULL::text, NULL::bigint, NULL::uuid;
+        RETURN QUERY SELECT 'no_channel'::text, NULL::bigint, NULL::uuid;
         RETURN;
     END IF;
-    IF NOT v_member THEN
-        RETURN QUERY SELECT 'not_member'::text, v_type, NULL::bigint, NULL::uuid;
+    IF NOT v_member AND v_type NOT IN ('public', 'team') THEN
+        RETURN QUERY SELECT 'not_member'::text, NULL::bigint, NULL::uuid;
+        RETURN;
+    END IF;
+    IF p_parent IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM message m
+        WHERE m.app_id = p_app AND m.channel_id = p_channel AND m.id = p_parent AND m.parent_id IS NULL
+    ) THEN
+        RETURN QUERY SELECT 'bad_parent'::text, NULL::bigint, NULL::uuid;
+        RETURN;
+    END IF;
+    IF p_reply_to IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM message m WHERE m.app_id = p_app AND m.channel_id = p_channel AND m.id = p_reply_to
+    ) THEN
+        RETURN QUERY SELECT 'bad_reply_to'::text, NULL::bigint, NULL::uuid;
         RETURN;
     END IF;
     IF p_client_msg_id IS NOT NULL THEN
         SELECT m.id, m.seq INTO v_id, v_seq FROM message m
         WHERE m.app_id = p_app AND m.channel_id = p_channel AND m.client_msg_id = p_client_msg_id;
         IF FOUND THEN
-            RETURN QUERY SELECT 'duplicate'::text, v_type, v_seq, v_id;
+            RETURN QUERY SELECT 'duplicate'::text, v_seq, v_id;
             RETURN;
         END IF;
     END IF;
-    IF p_reply_to IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM message m WHERE m.app_id = p_app AND m.channel_id = p_channel AND m.id = p_reply_to
-    ) THEN
-        RETURN QUERY SELECT 'bad_reply_to'::text, v_type, NULL::bigint, NULL::uuid;
-        RETURN;
-    END IF;
-    IF p_parent IS NOT NULL THEN
-        UPDATE message m SET reply_count = m.reply_count + 1
-        WHERE m.app_id = p_app AND m.channel_id = p_channel AND m.id = p_parent AND m.parent_id IS NULL;
-        IF NOT FOUND THEN
-            RETURN QUERY SELECT 'bad_parent'::text, v_type, NULL::bigint, NULL::uuid;
-            RETURN;
+    IF NOT v_member THEN
+        INSERT INTO channel_member (app_id, channel_id, user_id, role)
+        VALUES (p_app, p_channel, p_user, 'member')
+        ON CONFLICT DO NOTHING;
+        IF FOUND THEN
+            v_joined := 1;
         END IF;
     END IF;
     RETURN QUERY
         WITH s AS (
             UPDATE channel c SET last_seq = c.last_seq + 1, message_count = c.message_count + 1,
+                                 member_count = c.member_count + v_joined,
+                                 updated_at = CASE WHEN v_joined > 0 THEN now() ELSE c.updated_at END,
                                  last_message_at = now()
             WHERE c.app_id = p_app AND c.id = p_channel
             RETURNING c.last_seq),
@@ -101,6 +114,9 @@ BEGIN
                    p_attachments, p_parent, p_reply_to, p_created_at
             FROM s
             RETURNING message.seq),
+        p AS (
+            UPDATE message pm SET reply_count = pm.reply_count + 1
+            FROM m WHERE pm.app_id = p_app AND pm.id = p_parent),
         r AS (
             UPDATE channel_member cm SET last_read_seq = greatest(cm.last_read_seq, m.seq)
             FROM m WHERE cm.app_id = p_app AND cm.channel_id = p_channel AND cm.user_id = p_user),
@@ -109,5 +125,7 @@ BEGIN
             SELECT p_app, p_event, p_channels, jsonb_build_object('type', p_event, 'payload',
                        jsonb_set(p_payload, '{message,seq}', to_jsonb(m.seq)))
             FROM m)
-        SELECT 'sent'::text, v_type, (SELECT m.seq FROM m), NULL::uuid;
+        -- No row in `m`: the channel was deleted since the check.
+        SELECT CASE WHEN (SELECT m.seq FROM m) IS NULL THEN 'no_channel' ELSE 'sent' END,
+               (SELECT m.seq FROM m), NULL::uuid;
 END $$;

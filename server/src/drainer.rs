@@ -245,19 +245,32 @@ impl Drainer {
                 _ = stop.changed() => {}
                 () = tokio::time::sleep(wait) => {}
                 lost = wait_notification(&mut listener) => {
-                    if lost {
+                    // A wake-up folds the rest of its burst into the next round.
+                    if lost || fold_burst(&mut listener, self.config.coalesce).await {
                         listener = None;
-                    } else {
-                        tokio::time::sleep(self.config.coalesce).await;
-                        // The commits of the burst each sent one; the next round covers them all.
-                        if let Some(l) = listener.as_mut() {
-                            while l.next_buffered().is_some() {}
-                        }
                     }
                 }
             }
         }
     }
+}
+
+/// Takes in the notifications of the commits that land within `window` after a wake-up: each
+/// commit sends one, and the next round reads them all. Only notifications that arrive before
+/// that round are consumed, so none announcing a later commit is lost. True when the listener
+/// failed and must be rebuilt.
+async fn fold_burst(listener: &mut Option<PgListener>, window: Duration) -> bool {
+    let Some(l) = listener else {
+        return false;
+    };
+    let until = tokio::time::Instant::now() + window;
+    while let Ok(received) = tokio::time::timeout_at(until, l.try_recv()).await {
+        if let Err(err) = received {
+            tracing::warn!(%err, "outbox listener failed");
+            return true;
+        }
+    }
+    false
 }
 
 /// Waits for a notification; true when the listener failed and must be rebuilt.

@@ -514,18 +514,21 @@ async fn public_channels_auto_join_on_send() -> TestResult {
         s.user(&w.carol, Method::GET, &path, None).await?.0,
         StatusCode::OK
     );
+    // A refused first send joins nobody (the join is part of the send).
+    let channel_path = format!("/api/channels/{}", str_of(&lobby, "id"));
+    let bad_parent = json!({"text": "hi", "parentId": Uuid::new_v4()});
+    let (status, _) = s.user(&w.carol, Method::POST, &path, Some(bad_parent)).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, got) = s.user(&w.carol, Method::GET, &channel_path, None).await?;
+    assert_eq!(
+        (got["role"].as_str(), got["memberCount"].as_i64()),
+        (None, Some(1))
+    );
     let (status, m) = s
         .user(&w.carol, Method::POST, &path, Some(json!({"text": "hi all"})))
         .await?;
     assert_eq!((status, m["seq"].as_i64()), (StatusCode::CREATED, Some(1)));
-    let (_, got) = s
-        .user(
-            &w.carol,
-            Method::GET,
-            &format!("/api/channels/{}", str_of(&lobby, "id")),
-            None,
-        )
-        .await?;
+    let (_, got) = s.user(&w.carol, Method::GET, &channel_path, None).await?;
     assert_eq!(
         (got["role"].as_str(), got["memberCount"].as_i64()),
         (Some("member"), Some(2))

@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::storage::TenantTx;
 use crate::storage::channels::ChannelRow;
 use crate::storage::messages::{self, Direction, MessageRow, ReactionGroup};
-use crate::storage::{begin_tenant, channels, outbox};
+use crate::storage::{begin_tenant, outbox};
 use crate::wire;
 
 pub const MAX_TEXT_CHARS: usize = 10_000;
@@ -87,11 +87,11 @@ fn validate_send(input: &SendMessage) -> ApiResult<()> {
     Ok(())
 }
 
-/// Sends a message: one statement checks membership and the thread links, takes the channel's
-/// next `seq` under its row lock and writes the message, the parent's reply count, the
-/// sender's read mark and the `message.new` outbox row (see [`messages::send`]). A first send
-/// to a public channel joins it, then sends again. A repeated `clientMsgId` answers with the
-/// message already stored, also when the repeat raced the original.
+/// Sends a message: one statement checks membership (joining a public channel on the first
+/// send) and the thread links, takes the channel's next `seq` under its row lock and writes the
+/// message, the parent's reply count, the sender's read mark and the `message.new` outbox row
+/// (see [`messages::send`]). A repeated `clientMsgId` answers with the message already stored,
+/// also when the repeat raced the original.
 pub async fn send(
     state: &AppState,
     user: &AuthUser,
@@ -127,64 +127,45 @@ pub async fn send(
         user_created_at: user.profile.created_at,
         user_updated_at: user.profile.updated_at,
     };
+    let payload = wire::MessageEvent {
+        channel_id,
+        message: wire::message(&row),
+    };
     let channels = [chat_channel(app_id, channel_id)];
-    let mut joined = false;
-    loop {
-        let payload = wire::MessageEvent {
-            channel_id,
-            message: wire::message(&row),
-        };
-        let outcome = messages::send(
-            &state.pool,
-            app_id,
-            &row,
-            events::MESSAGE_NEW,
-            &channels,
-            &payload,
-        )
-        .await?;
-        return match outcome {
-            messages::Sent::Stored(seq) => {
-                row.seq = seq;
-                Ok(Sent::Created(Box::new(row)))
-            }
-            messages::Sent::NotMember(kind) if is_public(&kind) && !joined => {
-                let mut tx = begin_tenant(&state.pool, app_id).await?;
-                channels::add_members(
-                    &mut tx,
-                    app_id,
-                    channel_id,
-                    std::slice::from_ref(&user.user_id),
-                    Role::Member.as_str(),
-                )
-                .await?;
-                tx.commit().await?;
-                joined = true;
-                continue;
-            }
-            messages::Sent::NotMember(_) => {
-                Err(ApiError::forbidden("FORBIDDEN", "Not a member of this channel"))
-            }
-            messages::Sent::NoChannel => Err(ApiError::not_found("Channel not found")),
-            messages::Sent::Duplicate { id, seq } => Ok(Sent::Duplicate { id, seq }),
-            messages::Sent::LostRace => {
-                let client_id = row.client_msg_id.as_deref().unwrap_or_default();
-                let mut tx = begin_tenant(&state.pool, app_id).await?;
-                let existing = messages::by_client_msg_id(&mut tx, app_id, channel_id, client_id).await?;
-                tx.commit().await?;
-                let (id, seq) = existing
-                    .ok_or_else(|| ApiError::Internal("duplicate clientMsgId without its message".into()))?;
-                Ok(Sent::Duplicate { id, seq })
-            }
-            messages::Sent::BadParent => Err(ApiError::invalid(
-                "parentId",
-                "parentId is not a top-level message of this channel",
-            )),
-            messages::Sent::BadReplyTo => Err(ApiError::invalid(
-                "replyToId",
-                "replyToId is not a message of this channel",
-            )),
-        };
+    let outcome = messages::send(
+        &state.pool,
+        app_id,
+        &row,
+        events::MESSAGE_NEW,
+        &channels,
+        &payload,
+    )
+    .await?;
+    match outcome {
+        messages::Sent::Stored(seq) => {
+            row.seq = seq;
+            Ok(Sent::Created(Box::new(row)))
+        }
+        messages::Sent::NotMember => Err(ApiError::forbidden("FORBIDDEN", "Not a member of this channel")),
+        messages::Sent::NoChannel => Err(ApiError::not_found("Channel not found")),
+        messages::Sent::Duplicate { id, seq } => Ok(Sent::Duplicate { id, seq }),
+        messages::Sent::LostRace => {
+            let client_id = row.client_msg_id.as_deref().unwrap_or_default();
+            let mut tx = begin_tenant(&state.pool, app_id).await?;
+            let existing = messages::by_client_msg_id(&mut tx, app_id, channel_id, client_id).await?;
+            tx.commit().await?;
+            let (id, seq) = existing
+                .ok_or_else(|| ApiError::Internal("duplicate clientMsgId without its message".into()))?;
+            Ok(Sent::Duplicate { id, seq })
+        }
+        messages::Sent::BadParent => Err(ApiError::invalid(
+            "parentId",
+            "parentId is not a top-level message of this channel",
+        )),
+        messages::Sent::BadReplyTo => Err(ApiError::invalid(
+            "replyToId",
+            "replyToId is not a message of this channel",
+        )),
     }
 }
 

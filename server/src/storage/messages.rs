@@ -76,8 +76,8 @@ pub enum Sent {
     Stored(i64),
     /// The channel does not exist (in this app).
     NoChannel,
-    /// The sender is not a member of the channel of this type.
-    NotMember(String),
+    /// The sender is not a member of this private channel.
+    NotMember,
     /// The channel already has a message with this `client_msg_id`.
     Duplicate { id: Uuid, seq: i64 },
     /// The parent is not a top-level message of the channel.
@@ -88,14 +88,14 @@ pub enum Sent {
     LostRace,
 }
 
-/// `(result, channel_type, message_seq, existing_id)` of `chatsdk_send_message`.
-type SendRow = (String, Option<String>, Option<i64>, Option<Uuid>);
+/// `(result, message_seq, existing_id)` of `chatsdk_send_message`.
+type SendRow = (String, Option<i64>, Option<Uuid>);
 
 /// The unique index a concurrent duplicate send runs into.
 const CLIENT_MSG_ID_KEY: &str = "message_app_id_channel_id_client_msg_id_key";
 
 /// Checks and stores a message in one autocommit statement (`chatsdk_send_message`, migration
-/// 0004): the channel's row lock, which hands out the gap-free `seq`, is held only inside the
+/// 0004; a first send to a public channel joins it there): the channel's row lock, which hands out the gap-free `seq`, is held only inside the
 /// database. `m.seq` is ignored; the other columns are stored as given, so `m` rendered with
 /// the returned `seq` is exactly the stored message. The outbox payload is `payload` with
 /// `message.seq` filled in.
@@ -125,7 +125,7 @@ pub async fn send(
     .bind(Json(payload))
     .fetch_one(pool)
     .await;
-    let (result, kind, seq, existing) = match row {
+    let (result, seq, existing) = match row {
         Err(err) if is_unique_violation(&err, CLIENT_MSG_ID_KEY) => return Ok(Sent::LostRace),
         other => other?,
     };
@@ -134,7 +134,7 @@ pub async fn send(
     Ok(match result.as_str() {
         "sent" => Sent::Stored(seq.ok_or_else(|| missing("seq"))?),
         "no_channel" => Sent::NoChannel,
-        "not_member" => Sent::NotMember(kind.ok_or_else(|| missing("channel type"))?),
+        "not_member" => Sent::NotMember,
         "duplicate" => Sent::Duplicate {
             id: existing.ok_or_else(|| missing("id"))?,
             seq: seq.ok_or_else(|| missing("seq"))?,
@@ -206,9 +206,9 @@ pub struct ChannelPage {
 /// The statement of [`page`]: `$1` app, `$2` channel, `$3` viewer, `$4` cursor `seq`, `$5`
 /// limit. Public so the benchmark's raw PostgreSQL baseline runs exactly this SQL.
 pub fn page_statement(direction: Direction) -> String {
-    let order = match direction {
-        Direction::Forward => "m.seq > $4 AND m.parent_id IS NULL ORDER BY m.seq ASC",
-        Direction::Backward => "m.seq < $4 AND m.parent_id IS NULL ORDER BY m.seq DESC",
+    let (range, order) = match direction {
+        Direction::Forward => ("m.seq > $4", "ASC"),
+        Direction::Backward => ("m.seq < $4", "DESC"),
     };
     format!(
         "SELECT c.last_seq AS channel_last_seq, c.type AS channel_type,
@@ -216,9 +216,11 @@ pub fn page_statement(direction: Direction) -> String {
          FROM channel c
          LEFT JOIN channel_member cm ON cm.app_id = c.app_id AND cm.channel_id = c.id AND cm.user_id = $3
          LEFT JOIN LATERAL ({page}) p ON true
-         WHERE c.app_id = $1 AND c.id = $2",
+         WHERE c.app_id = $1 AND c.id = $2
+         ORDER BY p.seq {order}",
         page = select(&format!(
-            "m.app_id = $1 AND m.channel_id = $2 AND {order} LIMIT $5"
+            "m.app_id = $1 AND m.channel_id = $2 AND {range} AND m.parent_id IS NULL
+             ORDER BY m.seq {order} LIMIT $5"
         ))
         .0,
     )

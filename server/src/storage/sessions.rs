@@ -127,15 +127,16 @@ pub async fn token_subject(
     .await
 }
 
-/// [`token_subject`] in one round trip, outside any transaction: the
-/// `chatsdk_token_subject` function sets the tenant for its own statement only (RLS applies).
+/// [`token_subject`] with the user's profile, in one round trip outside any transaction: the
+/// `chatsdk_token_profile` function (migration 0004) sets the tenant for its own statement
+/// only (RLS applies).
 pub async fn token_subject_once(
     pool: &sqlx::PgPool,
     app_id: Uuid,
     user_id: &str,
     session_id: Uuid,
 ) -> Result<Option<TokenSubject>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM chatsdk_token_subject($1, $2, $3)")
+    sqlx::query_as("SELECT * FROM chatsdk_token_profile($1, $2, $3)")
         .bind(app_id)
         .bind(user_id)
         .bind(session_id)
