@@ -160,17 +160,12 @@ async fn database_url_from_secrets_manager_connects_and_follows_rotation() {
     })
     .await;
 
-    // No secret value in the operator's log, the Events or the status.
-    let status = serde_json::to_string(&crs.get("chat").await.expect("cr").status).expect("json");
-    for (place, text) in [
-        ("log", operator.log()),
-        ("events", events_text(&ns).await),
-        ("status", status),
-    ] {
-        for value in [password.as_str(), new_password.as_str(), "rotated%2Fp%40ss"] {
-            assert!(!text.contains(value), "a secret value leaked into the {place}");
-        }
-    }
+    assert_no_leak(
+        &ns,
+        &operator,
+        &[password.as_str(), new_password.as_str(), "rotated%2Fp%40ss"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -179,29 +174,8 @@ async fn each_failure_has_its_reason_and_keeps_the_last_good_secret() {
     ns.database_secret("db", support::DATABASE_URL).await;
     let sm = secrets_client().await;
     let operator = Operator::start(&ns.name, false, "aws-fail");
-    let crs = ns.api::<ChatSDKDeployment>();
-    let failed = |name: &'static str, reason: &'static str| {
-        let crs = crs.clone();
-        async move {
-            eventually(
-                &format!("{name}: SecretsSynced=False/{reason}"),
-                Duration::from_secs(30),
-                || async {
-                    let cr = crs.get(name).await.ok()?;
-                    let (status, got) = condition(&cr, "SecretsSynced")?;
-                    (status == "False" && got == reason).then_some(cr)
-                },
-            )
-            .await
-        }
-    };
-    let message = |cr: &ChatSDKDeployment| {
-        cr.status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "SecretsSynced"))
-            .map(|c| c.message.clone())
-            .unwrap_or_default()
-    };
+    let failed = |name, reason| secrets_synced(&ns, name, "False", reason, Duration::from_secs(30));
+    let message = secrets_synced_message;
 
     // The secret does not exist.
     let missing = format!("chatsdk/{}/missing", ns.name);
@@ -248,21 +222,13 @@ async fn each_failure_has_its_reason_and_keeps_the_last_good_secret() {
         .await
         .expect("create");
     wait_ready(&ns, "good").await;
-    let secret_before = ns.api::<Secret>().get("good-secrets").await.expect("secret").data;
-    let checksum_before = checksum(&ns.api::<Deployment>().get("good-api").await.expect("api"));
+    let (secret_before, checksum_before) = last_good(&ns, "good").await;
     put_secret(&sm, &good, "{broken").await;
     let cr = failed("good", "MalformedSecret").await;
     assert_eq!(condition(&cr, "Ready").map(|c| c.0), Some("False".into()));
-    assert_eq!(
-        ns.api::<Secret>().get("good-secrets").await.expect("secret").data,
-        secret_before,
-        "last good Secret kept"
-    );
-    assert_eq!(
-        checksum(&ns.api::<Deployment>().get("good-api").await.expect("api")),
-        checksum_before,
-        "pods untouched"
-    );
+    let (secret_after, checksum_after) = last_good(&ns, "good").await;
+    assert_eq!(secret_after, secret_before, "last good Secret kept");
+    assert_eq!(checksum_after, checksum_before, "pods untouched");
 
     // AWS unreachable (a second operator in its own namespace, pointed at a closed port).
     let offline = TestNamespace::new("aws-offline").await;
@@ -276,30 +242,20 @@ async fn each_failure_has_its_reason_and_keeps_the_last_good_secret() {
         .create(from_secrets_manager("chat", &good, "1h"))
         .await
         .expect("create");
-    let offline_crs = offline.api::<ChatSDKDeployment>();
-    let cr = eventually(
-        "SecretsSynced=False/AwsUnreachable",
+    let cr = secrets_synced(
+        &offline,
+        "chat",
+        "False",
+        "AwsUnreachable",
         Duration::from_secs(60),
-        || async {
-            let cr = offline_crs.get("chat").await.ok()?;
-            (condition(&cr, "SecretsSynced")? == ("False".into(), "AwsUnreachable".into())).then_some(cr)
-        },
     )
     .await;
     assert!(message(&cr).contains(&good));
 
     // Nothing leaked anywhere.
-    let statuses =
-        serde_json::to_string(&crs.list(&ListParams::default()).await.expect("list").items).expect("json");
-    for (place, text) in [
-        ("log", operator.log() + &offline_operator.log()),
-        ("events", events_text(&ns).await),
-        ("status", statuses),
-    ] {
-        for value in [password.as_str(), "hunter2-not-json", "{broken"] {
-            assert!(!text.contains(value), "a secret value leaked into the {place}");
-        }
-    }
+    let values = [password.as_str(), "hunter2-not-json", "{broken"];
+    assert_no_leak(&ns, &operator, &values).await;
+    assert_no_leak(&offline, &offline_operator, &values).await;
 }
 
 #[tokio::test]
