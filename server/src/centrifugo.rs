@@ -1,5 +1,6 @@
 //! Centrifugo's server HTTP API (v5): `batch` for the outbox drainer, `publish` for
-//! non-durable events (typing). Header `X-API-Key`; `CENTRIFUGO_API_URL` is the `/api` base.
+//! non-durable events (typing, presence), `disconnect` / `unsubscribe` when access ends, and
+//! `presence` (who is connected to a channel). Header `X-API-Key`; `CENTRIFUGO_API_URL` is the `/api` base.
 
 use std::time::Duration;
 
@@ -159,9 +160,35 @@ impl Centrifugo {
 
     /// Publishes one non-durable event (nothing retries it).
     pub async fn publish(&self, channel: &str, data: &Value) -> Result<(), CentrifugoError> {
-        let reply = self
-            .call("publish", &json!({ "channel": channel, "data": data }))
-            .await?;
+        self.method("publish", &json!({ "channel": channel, "data": data }))
+            .await
+            .map(drop)
+    }
+
+    /// Ends every connection of `user` (the `{appId}:{userId}` subject).
+    pub async fn disconnect(&self, user: &str) -> Result<(), CentrifugoError> {
+        self.method("disconnect", &json!({ "user": user }))
+            .await
+            .map(drop)
+    }
+
+    /// Removes `user`'s subscriptions to `channel`.
+    pub async fn unsubscribe(&self, channel: &str, user: &str) -> Result<(), CentrifugoError> {
+        self.method("unsubscribe", &json!({ "channel": channel, "user": user }))
+            .await
+            .map(drop)
+    }
+
+    /// Who is subscribed to `channel` now: `{client id: {client, user, conn_info?, chan_info?}}`
+    /// (the namespace must have `presence` on).
+    pub async fn presence(&self, channel: &str) -> Result<Value, CentrifugoError> {
+        let result = self.method("presence", &json!({ "channel": channel })).await?;
+        Ok(result.get("presence").cloned().unwrap_or_else(|| json!({})))
+    }
+
+    /// One server API method; its `result`, or the error Centrifugo answered.
+    async fn method(&self, method: &str, params: &Value) -> Result<Value, CentrifugoError> {
+        let reply = self.call(method, params).await?;
         match reply.get("error") {
             Some(err) => Err(CentrifugoError::Refused {
                 code: err
@@ -175,7 +202,7 @@ impl Centrifugo {
                     .unwrap_or_default()
                     .to_owned(),
             }),
-            None => Ok(()),
+            None => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
         }
     }
 }

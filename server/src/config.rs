@@ -32,6 +32,22 @@ pub struct Config {
     pub centrifugo: CentrifugoConfig,
     /// Per-user request budget (`RATE_LIMIT_PER_MINUTE`, `RATE_LIMIT_BURST`); off when unset.
     pub rate_limit: Option<RateLimitConfig>,
+    /// The server-to-server token broker (`/api/server`).
+    pub broker: BrokerConfig,
+    /// `POST /api/auth/connect-dev`: only with `ALLOW_DEV_AUTH=true` and
+    /// `NODE_ENV=development`; refused at start-up beside `NODE_ENV=production` or `FORCE_HTTPS`.
+    pub dev_auth: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// `CHATSDK_ENABLE_SERVER_MINT` (off by default, as upstream).
+    pub enabled: bool,
+    /// `aud` every service JWT must carry (`CHATSDK_SERVER_MINT_AUDIENCE`).
+    pub audience: String,
+    /// Longest accepted service-JWT lifetime (`CHATSDK_SERVER_MINT_JWT_MAX_LIFETIME_SECONDS`,
+    /// 1..=60, default 60): each is single use, and short lifetimes bound the replay store.
+    pub max_jwt_lifetime: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +90,8 @@ impl std::fmt::Debug for Config {
             .field("admin_api_key", &self.admin_api_key.as_ref().map(|_| "<set>"))
             .field("centrifugo_api_url", &self.centrifugo.api_url)
             .field("rate_limit", &self.rate_limit)
+            .field("broker", &self.broker)
+            .field("dev_auth", &self.dev_auth)
             .finish_non_exhaustive()
     }
 }
@@ -140,7 +158,31 @@ impl Config {
             })
             .transpose()?;
 
+        let force_https = flag(&get, "FORCE_HTTPS")?;
+        let node_env = get("NODE_ENV").map(|v| v.trim().to_ascii_lowercase());
+        let dev_auth = flag(&get, "ALLOW_DEV_AUTH")?;
+        if dev_auth && (force_https || node_env.as_deref() == Some("production")) {
+            return Err(ConfigError::Invalid {
+                name: "ALLOW_DEV_AUTH",
+                reason: "must not be enabled with NODE_ENV=production or FORCE_HTTPS".into(),
+            });
+        }
+        let max_jwt_lifetime: u64 = parse(&get, "CHATSDK_SERVER_MINT_JWT_MAX_LIFETIME_SECONDS", 60)?;
+        if !(1..=60).contains(&max_jwt_lifetime) {
+            return Err(ConfigError::Invalid {
+                name: "CHATSDK_SERVER_MINT_JWT_MAX_LIFETIME_SECONDS",
+                reason: "must be between 1 and 60".into(),
+            });
+        }
+        let broker = BrokerConfig {
+            enabled: flag(&get, "CHATSDK_ENABLE_SERVER_MINT")?,
+            audience: get("CHATSDK_SERVER_MINT_AUDIENCE").unwrap_or_else(|| "chatsdk-server-mint".into()),
+            max_jwt_lifetime: Duration::from_secs(max_jwt_lifetime),
+        };
+
         Ok(Config {
+            broker,
+            dev_auth: dev_auth && node_env.as_deref() == Some("development"),
             rate_limit,
             database_url,
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
@@ -153,7 +195,7 @@ impl Config {
                 refresh_ttl: Duration::from_secs(24 * 60 * 60),
             },
             require_mfa: flag(&get, "REQUIRE_MFA")?,
-            force_https: flag(&get, "FORCE_HTTPS")?,
+            force_https,
             secure_cookies: flag(&get, "SECURE_COOKIES")?,
             admin_api_key: get("ADMIN_API_KEY"),
             centrifugo: CentrifugoConfig {
@@ -231,6 +273,65 @@ mod tests {
         assert!(!config.require_mfa && !config.force_https && !config.secure_cookies);
         assert_eq!(config.admin_api_key, None);
         assert_eq!(config.rate_limit, None);
+        assert!(!config.broker.enabled && !config.dev_auth);
+        assert_eq!(config.broker.audience, "chatsdk-server-mint");
+        assert_eq!(config.broker.max_jwt_lifetime, Duration::from_secs(60));
+        Ok(())
+    }
+
+    #[test]
+    fn dev_auth_needs_development_and_is_refused_in_production() -> Result<(), ConfigError> {
+        let with = |extra: &[(&'static str, &str)]| {
+            let mut vars = base();
+            vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            load(&vars)
+        };
+        assert!(with(&[("ALLOW_DEV_AUTH", "true"), ("NODE_ENV", "development")])?.dev_auth);
+        // Without an explicit development environment it stays off.
+        assert!(!with(&[("ALLOW_DEV_AUTH", "true")])?.dev_auth);
+        assert!(!with(&[("NODE_ENV", "development")])?.dev_auth);
+        for refused in [
+            &[("ALLOW_DEV_AUTH", "true"), ("NODE_ENV", "production")][..],
+            &[
+                ("ALLOW_DEV_AUTH", "true"),
+                ("NODE_ENV", "development"),
+                ("FORCE_HTTPS", "true"),
+            ][..],
+        ] {
+            assert!(
+                matches!(
+                    with(refused),
+                    Err(ConfigError::Invalid {
+                        name: "ALLOW_DEV_AUTH",
+                        ..
+                    })
+                ),
+                "{refused:?}"
+            );
+        }
+        for lifetime in ["0", "61", "-1"] {
+            assert!(matches!(
+                with(&[("CHATSDK_SERVER_MINT_JWT_MAX_LIFETIME_SECONDS", lifetime)]),
+                Err(ConfigError::Invalid {
+                    name: "CHATSDK_SERVER_MINT_JWT_MAX_LIFETIME_SECONDS",
+                    ..
+                })
+            ));
+        }
+        let broker = with(&[
+            ("CHATSDK_ENABLE_SERVER_MINT", "true"),
+            ("CHATSDK_SERVER_MINT_AUDIENCE", "aud-x"),
+            ("CHATSDK_SERVER_MINT_JWT_MAX_LIFETIME_SECONDS", "30"),
+        ])?
+        .broker;
+        assert_eq!(
+            broker,
+            BrokerConfig {
+                enabled: true,
+                audience: "aud-x".into(),
+                max_jwt_lifetime: Duration::from_secs(30)
+            }
+        );
         Ok(())
     }
 

@@ -33,6 +33,7 @@ pub struct ErrorDetail {
 pub const USER: &str = "userToken";
 pub const APP_KEY: &str = "appApiKey";
 pub const ADMIN: &str = "adminKey";
+pub const SERVICE_JWT: &str = "serviceJwt";
 
 struct SecuritySchemes;
 
@@ -65,6 +66,18 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            SERVICE_JWT,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "RS256 service JWT of a registered broker credential (kid, iss = client slug, single-use jti)",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -85,6 +98,7 @@ impl Modify for SecuritySchemes {
         (name = "channels", description = "Channels, members, read state, typing, search"),
         (name = "messages", description = "Messages, threads, reactions, pins"),
         (name = "realtime", description = "Centrifugo subscription tokens"),
+        (name = "broker", description = "Server-to-server token broker: scoped tokens minted with RS256 service JWTs"),
     )
 )]
 pub struct ApiDoc;

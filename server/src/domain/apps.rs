@@ -118,6 +118,34 @@ pub async fn regenerate_key(pool: &PgPool, id: Uuid) -> ApiResult<(ApiKeyRow, St
     Ok((key, api_key))
 }
 
+/// The key of the app `POST /api/auth/connect-dev` signs users into (upstream's fixed
+/// development key; that route exists only in explicit development mode).
+pub const DEV_API_KEY: &str = "dev-api-key";
+
+/// The development app, created with [`DEV_API_KEY`] on first use.
+pub async fn dev_app(pool: &PgPool) -> ApiResult<Uuid> {
+    let hash = hash_api_key(DEV_API_KEY);
+    if let Some(id) = apps::app_for_key_hash(pool, &hash).await? {
+        return Ok(id);
+    }
+    let mut tx = pool.begin().await?;
+    let app = apps::insert_app(&mut tx, Uuid::now_v7(), "Development App", &serde_json::json!({})).await?;
+    match apps::insert_api_key(&mut tx, app.id, "dev", &hash).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(app.id)
+        }
+        // A concurrent first use created it: take that one.
+        Err(err) if crate::storage::is_unique_violation(&err, "app_api_key_key_hash_key") => {
+            drop(tx);
+            apps::app_for_key_hash(pool, &hash)
+                .await?
+                .ok_or_else(|| ApiError::Internal("development app vanished".into()))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// The app of an active API key.
 pub async fn authenticate_key(pool: &PgPool, key: &str) -> ApiResult<Uuid> {
     apps::app_for_key_hash(pool, &hash_api_key(key))

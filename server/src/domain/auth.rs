@@ -22,6 +22,8 @@ pub struct AuthUser {
     pub is_app_admin: bool,
     /// Read with the token check: what a message renders about its sender.
     pub profile: Profile,
+    /// The token's scopes (broker-minted tokens); `None` for an unscoped session.
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -142,6 +144,18 @@ pub async fn connect(state: &AppState, app_id: Uuid, input: ConnectInput) -> Api
     })
 }
 
+/// `POST /api/auth/connect-dev`: [`connect`] into the development app, without an API key.
+/// Only in explicit development mode (`Config::dev_auth`); otherwise the route does not exist.
+pub async fn connect_dev(state: &AppState, input: ConnectInput) -> ApiResult<Connected> {
+    if !state.config.dev_auth {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    validate_connect(&input)?;
+    tracing::warn!("development authentication used (no API key)");
+    let app_id = crate::domain::apps::dev_app(&state.pool).await?;
+    connect(state, app_id, input).await
+}
+
 /// Exchanges a refresh token for a new bundle; a second use of the same token revokes the session.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<TokenBundle> {
     let claims = state
@@ -246,6 +260,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> 
             created_at: subject.created_at,
             updated_at: subject.updated_at,
         },
+        scopes: claims.scopes,
     })
 }
 

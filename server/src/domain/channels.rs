@@ -557,6 +557,7 @@ fn acting_as(app_id: Uuid, user_id: &str) -> AuthUser {
         image: None,
         is_app_admin: false,
         profile: Profile::default(),
+        scopes: None,
     }
 }
 

@@ -3,11 +3,13 @@
 
 pub mod apps;
 pub mod auth;
+pub mod broker;
 pub mod channels;
 pub mod messages;
 pub mod paging;
 pub mod realtime;
 pub mod retention;
 pub mod roles;
+pub mod scopes;
 pub mod tokens;
 pub mod users;

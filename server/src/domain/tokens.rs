@@ -39,6 +39,19 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// What a broker-minted token may do (upstream's `scopes`); absent on `/api/auth/connect`
+    /// tokens, which are unscoped (see `domain::scopes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Upstream's broker claims: which credential minted the token, for which external identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_client_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_credential_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership_version: Option<String>,
 }
 
 impl Claims {
@@ -82,6 +95,26 @@ pub struct TokenBundle {
     pub token: String,
     pub refresh_token: String,
     pub refresh_jti: Uuid,
+    pub ws_token: String,
+    pub expires_in: u64,
+}
+
+/// Who a broker-minted token speaks for (upstream's broker claims).
+#[derive(Debug, Clone)]
+pub struct BrokerGrant {
+    pub client_id: Uuid,
+    pub credential_id: Uuid,
+    pub external_tenant_id: String,
+    pub membership_version: String,
+    pub scopes: Vec<String>,
+    pub ttl: Duration,
+}
+
+/// A minted access token and its Centrifugo connection token (no refresh token: the app
+/// server mints again).
+#[derive(Debug, Clone)]
+pub struct MintedTokens {
+    pub token: String,
     pub ws_token: String,
     pub expires_in: u64,
 }
@@ -162,6 +195,11 @@ impl TokenService {
             nbf: now,
             exp: now + ttl.as_secs(),
             amr: amr.clone(),
+            scopes: None,
+            broker_client_id: None,
+            broker_credential_id: None,
+            external_tenant_id: None,
+            membership_version: None,
         };
         let access = claims(TokenType::Access, self.access_ttl);
         let refresh = claims(TokenType::Refresh, self.refresh_ttl);
@@ -172,6 +210,42 @@ impl TokenService {
             refresh_jti: refresh.jti,
             ws_token: self.centrifugo_token(app_id, user_id, Some(sid), None, self.access_ttl)?,
             expires_in: self.access_ttl.as_secs(),
+        })
+    }
+
+    /// A scoped access token (and connection token) for a broker session.
+    pub fn issue_broker(
+        &self,
+        app_id: Uuid,
+        user_id: &str,
+        sid: Uuid,
+        grant: &BrokerGrant,
+    ) -> Result<MintedTokens, TokenError> {
+        let now = now_secs();
+        let claims = Claims {
+            sub: subject(app_id, user_id),
+            app_id,
+            user_id: user_id.to_owned(),
+            sid,
+            jti: Uuid::new_v4(),
+            token_type: TokenType::Access,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            nbf: now,
+            exp: now + grant.ttl.as_secs(),
+            amr: Vec::new(),
+            scopes: Some(grant.scopes.clone()),
+            broker_client_id: Some(grant.client_id),
+            broker_credential_id: Some(grant.credential_id),
+            external_tenant_id: Some(grant.external_tenant_id.clone()),
+            membership_version: Some(grant.membership_version.clone()),
+        };
+        Ok(MintedTokens {
+            token: encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+                .map_err(|_| TokenError::Encoding)?,
+            ws_token: self.centrifugo_token(app_id, user_id, Some(sid), None, grant.ttl)?,
+            expires_in: grant.ttl.as_secs(),
         })
     }
 
@@ -357,6 +431,11 @@ mod tests {
             nbf: now - 3600,
             exp: now - 60,
             amr: vec![],
+            scopes: None,
+            broker_client_id: None,
+            broker_credential_id: None,
+            external_tenant_id: None,
+            membership_version: None,
         };
         let token = encode(
             &Header::new(Algorithm::HS256),

@@ -21,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(connect))
         .routes(routes!(refresh))
+        .routes(routes!(connect_dev))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,19 +61,49 @@ async fn connect(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConnectBody>,
 ) -> ApiResult<Json<Value>> {
-    let connected = auth::connect(
-        &state,
-        key.app_id,
+    let connected = auth::connect(&state, key.app_id, body.into_input()).await?;
+    Ok(Json(connected_json(&connected)))
+}
+
+/// Development only (`ALLOW_DEV_AUTH=true` with `NODE_ENV=development`; never beside
+/// `NODE_ENV=production` or `FORCE_HTTPS`): `connect` into the development app without an API
+/// key. Otherwise 404, as if the route did not exist.
+#[utoipa::path(post, path = "/api/auth/connect-dev", tag = "auth", operation_id = "connectDev",
+    request_body = ConnectBody,
+    responses((status = 200, description = "`connect`'s answer plus `_dev: {warning, apiKey}`", body = Value),
+        (status = 404, description = "Not in development mode", body = crate::openapi::ErrorBody), KeyErrors))]
+async fn connect_dev(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ConnectBody>,
+) -> ApiResult<Json<Value>> {
+    let connected = auth::connect_dev(&state, body.into_input()).await?;
+    let mut response = connected_json(&connected);
+    if let Some(obj) = response.as_object_mut() {
+        obj.insert(
+            "_dev".into(),
+            json!({
+                "warning": "Development mode - API key not required",
+                "apiKey": crate::domain::apps::DEV_API_KEY,
+            }),
+        );
+    }
+    Ok(Json(response))
+}
+
+impl ConnectBody {
+    fn into_input(self) -> ConnectInput {
         ConnectInput {
-            user_id: body.user_id,
-            display_name: body.display_name,
-            avatar: body.avatar,
-            email: body.email,
-            metadata: body.metadata,
-            mfa: body.mfa,
-        },
-    )
-    .await?;
+            user_id: self.user_id,
+            display_name: self.display_name,
+            avatar: self.avatar,
+            email: self.email,
+            metadata: self.metadata,
+            mfa: self.mfa,
+        }
+    }
+}
+
+fn connected_json(connected: &auth::Connected) -> Value {
     let mut response = bundle_json(&connected.tokens);
     if let Some(obj) = response.as_object_mut() {
         obj.insert(
@@ -85,7 +116,7 @@ async fn connect(
             }),
         );
     }
-    Ok(Json(response))
+    response
 }
 
 /// The refresh token comes as `Authorization: Bearer` (upstream server) or as the body

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::audit::AuditIdentity;
-use crate::domain::{apps, auth};
+use crate::domain::{apps, auth, scopes};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -92,6 +92,7 @@ impl FromRequestParts<AppState> for auth::AuthUser {
             bearer(parts).ok_or_else(|| ApiError::unauthorized("UNAUTHORIZED", "Missing authorization"))?;
         let user = auth::authenticate(state, token).await?;
         record(parts, user.app_id, Some(&user.user_id));
+        scopes::check(user.scopes.as_deref(), &parts.method, parts.uri.path())?;
         if let Some(limiter) = &state.rate_limit
             && let Err(wait) = limiter.check(user.app_id, &user.user_id)
         {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod broker;
 mod channels;
 pub mod extract;
 mod health;
@@ -34,6 +35,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(admin::routes())
         .merge(auth::routes())
+        .merge(broker::routes())
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(realtime::routes())

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "send_in_one_statement",
         include_str!("../../migrations/0004_send_in_one_statement.sql"),
     ),
+    (
+        30,
+        "token_broker",
+        include_str!("../../migrations/0030_token_broker.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration step ("chatsdkm" in ASCII).

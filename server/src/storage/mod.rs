@@ -2,6 +2,7 @@
 //! aggregate. Nothing above this module writes SQL.
 
 pub mod apps;
+pub mod broker;
 pub mod channels;
 pub mod messages;
 pub mod migrate;

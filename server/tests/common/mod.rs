@@ -3,6 +3,7 @@
 //! is dropped at the end, also when the test panics.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod centrifugo;
 
 use std::sync::Arc;
