@@ -29,6 +29,18 @@ pub struct ErrorDetail {
     pub field: Option<String>,
 }
 
+/// `{success: true}`, the answer of many upstream actions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Success {
+    pub success: bool,
+}
+
+impl Success {
+    pub const fn ok() -> Self {
+        Self { success: true }
+    }
+}
+
 /// Security scheme names used by the handlers' `security(...)`.
 pub const USER: &str = "userToken";
 pub const APP_KEY: &str = "appApiKey";
@@ -89,7 +101,7 @@ impl Modify for SecuritySchemes {
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     modifiers(&SecuritySchemes),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, Success)),
     tags(
         (name = "health", description = "Probes and metrics"),
         (name = "admin", description = "Platform administration of apps (tenants)"),
@@ -98,6 +110,7 @@ impl Modify for SecuritySchemes {
         (name = "channels", description = "Channels, members, read state, typing, search"),
         (name = "messages", description = "Messages, threads, reactions, pins"),
         (name = "realtime", description = "Centrifugo subscription tokens"),
+        (name = "presence", description = "Online state, heartbeats, who is in a channel"),
         (name = "broker", description = "Server-to-server token broker: scoped tokens minted with RS256 service JWTs"),
     )
 )]

@@ -41,6 +41,9 @@ pub fn config(cr: &ChatSDKDeployment, secrets: &BTreeMap<String, String>) -> ser
             "allow_history_for_subscriber": true,
         })
     };
+    // The API reads who is subscribed to a chat channel (`/api/channels/:id/presence/live`).
+    let mut chat = namespace("chat", 100);
+    chat["presence"] = json!(true);
     let mut config = json!({
         "client": {
             "token": {"hmac_secret_key": secret(keys::CENTRIFUGO_TOKEN_SECRET)},
@@ -52,7 +55,7 @@ pub fn config(cr: &ChatSDKDeployment, secrets: &BTreeMap<String, String>) -> ser
         "prometheus": {"enabled": true},
         "admin": {"enabled": false},
         "log": {"level": cr.spec.api.log_level.as_str()},
-        "channel": {"namespaces": [namespace("chat", 100), namespace("user", 100)]},
+        "channel": {"namespaces": [chat, namespace("user", 100)]},
     });
     if let Some(redis) = &spec.redis {
         let scheme = if redis.tls { "rediss" } else { "redis" };

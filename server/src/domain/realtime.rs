@@ -31,6 +31,8 @@ pub mod events {
     pub const MEMBER_JOINED: &str = "channel.member_joined";
     pub const MEMBER_LEFT: &str = "channel.member_left";
     pub const UNREAD_CHANGED: &str = "channel.unread_changed";
+    pub const PRESENCE_ONLINE: &str = "presence.online";
+    pub const PRESENCE_OFFLINE: &str = "presence.offline";
 }
 
 /// A Centrifugo channel a client asked to subscribe to.

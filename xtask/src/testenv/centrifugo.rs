@@ -27,6 +27,10 @@ pub fn start(installed: &Installed, state: &Path) -> Result<CentrifugoEndpoints>
             "allow_history_for_subscriber": true,
         })
     };
+    // Presence on chat channels: `GET /api/channels/:id/presence/live` reads who is subscribed
+    // (upstream's Centrifugo config enables it there too).
+    let mut chat = namespace("chat");
+    chat["presence"] = json!(true);
     // Centrifugo v5 configuration keys (v6 nests the same settings; see install.rs).
     let config = json!({
         "token_hmac_secret_key": token_hmac_secret,
@@ -34,7 +38,7 @@ pub fn start(installed: &Installed, state: &Path) -> Result<CentrifugoEndpoints>
         "allowed_origins": ["*"],
         "health": true,
         "log_level": "info",
-        "namespaces": [namespace("chat"), namespace("user")],
+        "namespaces": [chat, namespace("user")],
     });
     let dir = state.join("centrifugo");
     fs::create_dir_all(&dir)?;
