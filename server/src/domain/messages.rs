@@ -120,6 +120,7 @@ pub async fn send(
         deleted_at: None,
         pinned_at: None,
         pinned_by: None,
+        poll_id: None,
         user_name: user.name.clone(),
         user_image: user.image.clone(),
         user_custom: user.profile.custom.clone(),

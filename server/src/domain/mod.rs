@@ -7,6 +7,7 @@ pub mod broker;
 pub mod channels;
 pub mod messages;
 pub mod paging;
+pub mod polls;
 pub mod presence;
 pub mod realtime;
 pub mod retention;

@@ -33,6 +33,9 @@ pub mod events {
     pub const UNREAD_CHANGED: &str = "channel.unread_changed";
     pub const PRESENCE_ONLINE: &str = "presence.online";
     pub const PRESENCE_OFFLINE: &str = "presence.offline";
+    pub const POLL_CREATED: &str = "poll.created";
+    pub const POLL_VOTED: &str = "poll.voted";
+    pub const POLL_VOTE_REMOVED: &str = "poll.vote_removed";
 }
 
 /// A Centrifugo channel a client asked to subscribe to.

@@ -7,6 +7,7 @@ mod channels;
 pub mod extract;
 mod health;
 mod messages;
+mod polls;
 mod presence;
 mod realtime;
 mod users;
@@ -39,6 +40,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(broker::routes())
         .merge(channels::routes())
         .merge(messages::routes())
+        .merge(polls::routes())
         .merge(presence::routes())
         .merge(realtime::routes())
         .merge(users::routes())

@@ -29,6 +29,8 @@ pub struct MessageRow {
     pub deleted_at: Option<DateTime<Utc>>,
     pub pinned_at: Option<DateTime<Utc>>,
     pub pinned_by: Option<String>,
+    /// The message's poll (`POST …/messages/:id/polls`).
+    pub poll_id: Option<Uuid>,
     pub user_name: Option<String>,
     pub user_image: Option<String>,
     pub user_custom: Option<Value>,
@@ -40,7 +42,7 @@ pub struct MessageRow {
 /// Columns of [`MessageRow`] over `message m` joined with `app_user u`.
 const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.user_id, m.client_msg_id, m.text, m.attachments,
     m.parent_id, m.reply_to_id, m.reply_count, m.reaction_count, m.status, m.created_at, m.edited_at,
-    m.deleted_at, m.pinned_at, m.pinned_by, u.name AS user_name, u.image_url AS user_image,
+    m.deleted_at, m.pinned_at, m.pinned_by, m.poll_id, u.name AS user_name, u.image_url AS user_image,
     u.custom_data AS user_custom, u.last_active_at AS user_last_active_at,
     u.created_at AS user_created_at, u.updated_at AS user_updated_at";
 

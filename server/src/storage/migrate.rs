@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "token_broker",
         include_str!("../../migrations/0030_token_broker.sql"),
     ),
+    (31, "polls", include_str!("../../migrations/0031_polls.sql")),
 ];
 
 /// Advisory lock key of the migration step ("chatsdkm" in ASCII).

@@ -7,6 +7,7 @@ pub mod channels;
 pub mod messages;
 pub mod migrate;
 pub mod outbox;
+pub mod polls;
 pub mod presence;
 pub mod retention;
 pub mod sessions;
