@@ -110,6 +110,7 @@ impl Modify for SecuritySchemes {
         (name = "channels", description = "Channels, members, read state, typing, search"),
         (name = "messages", description = "Messages, threads, reactions, pins"),
         (name = "realtime", description = "Centrifugo subscription tokens"),
+        (name = "moderation", description = "Message reports and their review by app admins"),
         (name = "polls", description = "Polls on messages, votes, results"),
         (name = "presence", description = "Online state, heartbeats, who is in a channel"),
         (name = "broker", description = "Server-to-server token broker: scoped tokens minted with RS256 service JWTs"),

@@ -97,6 +97,16 @@ fn validate_connect(input: &ConnectInput) -> ApiResult<()> {
     Ok(())
 }
 
+/// `metadata.is_admin` as upstream writes it (a boolean, or the strings "true"/"false").
+fn admin_flag(metadata: &Map<String, Value>) -> Option<bool> {
+    match metadata.get("is_admin")? {
+        Value::Bool(flag) => Some(*flag),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
+
 /// Creates or updates the user and opens a session.
 pub async fn connect(state: &AppState, app_id: Uuid, input: ConnectInput) -> ApiResult<Connected> {
     validate_connect(&input)?;
@@ -114,7 +124,7 @@ pub async fn connect(state: &AppState, app_id: Uuid, input: ConnectInput) -> Api
 
     let mut tx = begin_tenant(&state.pool, app_id).await?;
     let custom = Value::Object(metadata.clone());
-    users::upsert(
+    let stored = users::upsert(
         &mut tx,
         app_id,
         &input.user_id,
@@ -123,6 +133,16 @@ pub async fn connect(state: &AppState, app_id: Uuid, input: ConnectInput) -> Api
         &custom,
     )
     .await?;
+    // A moderation ban holds until the app server lifts it with `metadata.banned: false`
+    // (dropping the transaction undoes the upsert).
+    if stored.custom_data.get("banned") == Some(&Value::Bool(true)) {
+        return Err(ApiError::forbidden("USER_BANNED", "This user is banned"));
+    }
+    // Upstream's admin flag is `metadata.is_admin`; only the app server (this API key) sets it,
+    // never the user's own profile edits.
+    if let Some(admin) = admin_flag(&metadata) {
+        users::set_admin(&mut tx, app_id, &input.user_id, admin).await?;
+    }
     sessions::insert(
         &mut tx,
         app_id,

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod broker;
 pub mod channels;
 pub mod messages;
+pub mod moderation;
 pub mod paging;
 pub mod polls;
 pub mod presence;

@@ -7,6 +7,7 @@ mod channels;
 pub mod extract;
 mod health;
 mod messages;
+mod moderation;
 mod polls;
 mod presence;
 mod realtime;
@@ -40,6 +41,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(broker::routes())
         .merge(channels::routes())
         .merge(messages::routes())
+        .merge(moderation::routes())
         .merge(polls::routes())
         .merge(presence::routes())
         .merge(realtime::routes())

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0030_token_broker.sql"),
     ),
     (31, "polls", include_str!("../../migrations/0031_polls.sql")),
+    (
+        32,
+        "moderation",
+        include_str!("../../migrations/0032_moderation.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration step ("chatsdkm" in ASCII).

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod channels;
 pub mod messages;
 pub mod migrate;
+pub mod moderation;
 pub mod outbox;
 pub mod polls;
 pub mod presence;

@@ -46,6 +46,22 @@ pub async fn upsert(
     .await
 }
 
+/// Grants or withdraws the app-admin role (moderation).
+pub async fn set_admin(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    user_id: &str,
+    admin: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE app_user SET is_admin = $3 WHERE app_id = $1 AND id = $2")
+        .bind(app_id)
+        .bind(user_id)
+        .bind(admin)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Which of `ids` exist (and are not deleted) in the app.
 pub async fn existing_ids(
     conn: &mut PgConnection,
