@@ -37,6 +37,11 @@ pub struct Config {
     /// `POST /api/auth/connect-dev`: only with `ALLOW_DEV_AUTH=true` and
     /// `NODE_ENV=development`; refused at start-up beside `NODE_ENV=production` or `FORCE_HTTPS`.
     pub dev_auth: bool,
+    /// Web Push's VAPID identity (`VAPID_PRIVATE_KEY`, `VAPID_PUBLIC_KEY`, `VAPID_SUBJECT`);
+    /// `/api/webpush` answers 503 without it.
+    pub web_push: Option<crate::webpush::Vapid>,
+    /// `WEB_PUSH_ALLOW_LOCAL_ENDPOINTS`: accept http and local push endpoints (tests only).
+    pub web_push_allow_local: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +97,10 @@ impl std::fmt::Debug for Config {
             .field("rate_limit", &self.rate_limit)
             .field("broker", &self.broker)
             .field("dev_auth", &self.dev_auth)
+            .field(
+                "web_push",
+                &self.web_push.as_ref().map(|v| v.public_key().to_owned()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -180,7 +189,26 @@ impl Config {
             max_jwt_lifetime: Duration::from_secs(max_jwt_lifetime),
         };
 
+        let web_push = match (get("VAPID_PRIVATE_KEY"), get("VAPID_PUBLIC_KEY")) {
+            (None, None) => None,
+            (Some(private), Some(public)) => {
+                let subject = get("VAPID_SUBJECT").unwrap_or_else(|| "mailto:push@chatsdk.io".into());
+                Some(
+                    crate::webpush::Vapid::new(&private, &public, &subject).map_err(|err| {
+                        ConfigError::Invalid {
+                            name: "VAPID_PRIVATE_KEY",
+                            reason: err.to_string(),
+                        }
+                    })?,
+                )
+            }
+            (Some(_), None) => return Err(ConfigError::Missing("VAPID_PUBLIC_KEY")),
+            (None, Some(_)) => return Err(ConfigError::Missing("VAPID_PRIVATE_KEY")),
+        };
+
         Ok(Config {
+            web_push,
+            web_push_allow_local: flag(&get, "WEB_PUSH_ALLOW_LOCAL_ENDPOINTS")?,
             broker,
             dev_auth: dev_auth && node_env.as_deref() == Some("development"),
             rate_limit,

@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod state;
 pub mod storage;
+pub mod webpush;
 pub mod wire;
 
 use std::net::SocketAddr;

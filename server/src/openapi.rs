@@ -111,6 +111,8 @@ impl Modify for SecuritySchemes {
         (name = "messages", description = "Messages, threads, reactions, pins"),
         (name = "realtime", description = "Centrifugo subscription tokens"),
         (name = "moderation", description = "Message reports and their review by app admins"),
+        (name = "devices", description = "Push tokens of devices and notification preferences"),
+        (name = "webpush", description = "Browser Web Push subscriptions (VAPID)"),
         (name = "polls", description = "Polls on messages, votes, results"),
         (name = "presence", description = "Online state, heartbeats, who is in a channel"),
         (name = "broker", description = "Server-to-server token broker: scoped tokens minted with RS256 service JWTs"),

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::domain::tokens::TokenService;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::webpush::WebPush;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -24,6 +25,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Per-user request budget; `None` when `RATE_LIMIT_PER_MINUTE` is unset.
     pub rate_limit: Option<Arc<RateLimiter>>,
+    /// Web Push delivery; `None` without VAPID keys.
+    pub web_push: Option<Arc<WebPush>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -44,7 +47,14 @@ impl AppState {
         let rate_limit = config
             .rate_limit
             .map(|limit| Arc::new(RateLimiter::new(limit.per_minute, limit.burst)));
+        let web_push = config.web_push.clone().and_then(|vapid| {
+            WebPush::new(vapid)
+                .map(Arc::new)
+                .map_err(|err| tracing::error!(%err, "web push client unavailable"))
+                .ok()
+        });
         Self {
+            web_push,
             rate_limit,
             metrics: Arc::new(Metrics::new()),
             pool,

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod broker;
 mod channels;
+mod devices;
 pub mod extract;
 mod health;
 mod messages;
@@ -12,6 +13,7 @@ mod polls;
 mod presence;
 mod realtime;
 mod users;
+mod webpush;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -42,6 +44,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(channels::routes())
         .merge(messages::routes())
         .merge(moderation::routes())
+        .merge(devices::routes())
+        .merge(webpush::routes())
         .merge(polls::routes())
         .merge(presence::routes())
         .merge(realtime::routes())

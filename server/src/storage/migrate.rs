@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "moderation",
         include_str!("../../migrations/0032_moderation.sql"),
     ),
+    (
+        33,
+        "devices_webpush",
+        include_str!("../../migrations/0033_devices_webpush.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration step ("chatsdkm" in ASCII).

@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod broker;
 pub mod channels;
+pub mod devices;
 pub mod messages;
 pub mod migrate;
 pub mod moderation;
@@ -13,6 +14,7 @@ pub mod presence;
 pub mod retention;
 pub mod sessions;
 pub mod users;
+pub mod webpush;
 
 use std::time::Duration;
 
