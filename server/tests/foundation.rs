@@ -250,3 +250,29 @@ async fn retention_archives_in_batches_and_survives_interruption() -> TestResult
     server.cleanup().await;
     Ok(())
 }
+
+/// Every table with an `app_id` column is tenant data under forced row-level security, except
+/// the tenant registry (`app_api_key`, read before a tenant is known): a new table that forgets
+/// its policy fails here, whoever adds it.
+#[tokio::test]
+async fn every_table_with_an_app_id_has_forced_row_level_security() -> TestResult {
+    let db = common::TestDb::migrated().await?;
+    let unprotected: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+           AND EXISTS (SELECT 1 FROM pg_attribute a
+                       WHERE a.attrelid = c.oid AND a.attname = 'app_id' AND NOT a.attisdropped)
+           AND NOT (c.relrowsecurity AND c.relforcerowsecurity
+                    AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))
+         ORDER BY 1",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    assert_eq!(
+        unprotected,
+        ["app_api_key"],
+        "tenant tables without forced RLS and a policy"
+    );
+    db.cleanup().await;
+    Ok(())
+}
