@@ -9,15 +9,15 @@ use chatsdk_crds::ChatSDKDeployment;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, HTTPGetAction, PodTemplateSpec, Probe, Secret, SecretVolumeSource, Service,
-    ServicePort, ServiceSpec, Volume, VolumeMount,
+    Container, ContainerPort, PodTemplateSpec, Secret, SecretVolumeSource, Service, ServicePort, ServiceSpec,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 use serde_json::json;
 
-use super::{api_deployment, fingerprint, metadata, pod_security};
+use super::{fingerprint, metadata, pod};
 use crate::error::Error;
 use crate::labels::{self, Component, names};
 use crate::secrets::keys;
@@ -93,24 +93,12 @@ pub fn config_checksum(config: &Secret) -> String {
 
 pub fn deployment(cr: &ChatSDKDeployment, config_checksum: &str) -> Result<Deployment, Error> {
     let spec = &cr.spec.centrifugo;
-    let (tmp_volume, tmp_mount) = pod_security::tmp_volume();
+    let (tmp_volume, tmp_mount) = pod::tmp_volume();
     let port = |name: &str, port: i32| ContainerPort {
         name: Some(name.into()),
         container_port: port,
         protocol: Some("TCP".into()),
         ..ContainerPort::default()
-    };
-    let health = |period: i32| Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some("/health".into()),
-            port: IntOrString::String("internal".into()),
-            scheme: Some("HTTP".into()),
-            ..HTTPGetAction::default()
-        }),
-        period_seconds: Some(period),
-        timeout_seconds: Some(2),
-        failure_threshold: Some(3),
-        ..Probe::default()
     };
     let container = Container {
         name: "centrifugo".into(),
@@ -121,10 +109,10 @@ pub fn deployment(cr: &ChatSDKDeployment, config_checksum: &str) -> Result<Deplo
             format!("/centrifugo/{CONFIG_KEY}"),
         ]),
         ports: Some(vec![port("client", CLIENT_PORT), port("internal", INTERNAL_PORT)]),
-        resources: Some(api_deployment::resources(&spec.resources)),
-        readiness_probe: Some(health(5)),
-        liveness_probe: Some(health(10)),
-        security_context: Some(pod_security::container_security_context()),
+        resources: Some(pod::resources(&spec.resources)),
+        readiness_probe: Some(pod::http_probe("/health", "internal", 5)),
+        liveness_probe: Some(pod::http_probe("/health", "internal", 10)),
+        security_context: Some(pod::container_security_context()),
         volume_mounts: Some(vec![
             VolumeMount {
                 name: "config".into(),
@@ -153,7 +141,7 @@ pub fn deployment(cr: &ChatSDKDeployment, config_checksum: &str) -> Result<Deplo
                     )])),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(pod_security::restricted_pod(
+                spec: Some(pod::restricted_pod(
                     vec![container],
                     vec![
                         Volume {
