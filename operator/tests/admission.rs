@@ -169,6 +169,20 @@ fn cases() -> Vec<(&'static str, Value, String)> {
             ),
         ),
         (
+            "Centrifugo image of a major version the operator cannot configure",
+            json!({"centrifugo": {"image": "centrifugo/centrifugo:v4.1.5"}}),
+            invalid(
+                "spec.centrifugo.image: Invalid value: the image tag names a Centrifugo major version whose configuration the operator cannot write (it writes v5 and v6): use a v5 or v6 image, or set spec.centrifugo.version",
+            ),
+        ),
+        (
+            "unknown Centrifugo version",
+            json!({"centrifugo": {"version": "v7"}}),
+            invalid_unchecked(
+                "spec.centrifugo.version: Unsupported value: \"v7\": supported values: \"v5\", \"v6\"",
+            ),
+        ),
+        (
             "unknown log level",
             json!({"api": {"logLevel": "verbose"}}),
             invalid_unchecked(

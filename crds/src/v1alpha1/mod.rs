@@ -14,7 +14,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 pub use api::{ApiSpec, AutoscalingSpec, LogLevel, PodDisruptionBudgetSpec, ResourcesSpec};
-pub use centrifugo::{CentrifugoSpec, RedisSpec};
+pub use centrifugo::{CentrifugoSpec, CentrifugoVersion, RedisSpec};
 pub use compliance::{ComplianceProfile, ComplianceSpec};
 pub use database::{DatabaseSpec, ExistingSecretSource, RdsSpec, SecretsManagerDatabaseSource, SslMode};
 pub use ingress::IngressSpec;
