@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::api::ResourcesSpec;
+use super::scheduling::SchedulingSpec;
 use super::schema;
 use super::secrets::SecretSource;
 
@@ -49,6 +50,10 @@ pub struct CentrifugoSpec {
     /// Redis (e.g. ElastiCache) as Centrifugo's engine, for several replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<RedisSpec>,
+    /// Where the Centrifugo pods run. By default they spread across zones and nodes (a
+    /// preference).
+    #[serde(default)]
+    pub scheduling: SchedulingSpec,
 }
 
 impl Default for CentrifugoSpec {
@@ -61,6 +66,7 @@ impl Default for CentrifugoSpec {
             resources: ResourcesSpec::default(),
             allowed_origins: Vec::new(),
             redis: None,
+            scheduling: SchedulingSpec::default(),
         }
     }
 }

@@ -72,7 +72,12 @@ pub fn build(cr: &ChatSDKDeployment, image: &str, secrets_checksum: &str) -> Res
                     )])),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(pod::restricted_pod(vec![container], vec![tmp_volume])),
+                spec: Some(pod::scheduled(
+                    pod::restricted_pod(vec![container], vec![tmp_volume]),
+                    &api.scheduling,
+                    &labels::selector(cr, Component::Api),
+                    pod::DefaultSpread::AcrossZonesAndNodes,
+                )),
             },
             ..DeploymentSpec::default()
         }),

@@ -214,20 +214,25 @@ pub fn deployment(cr: &ChatSDKDeployment, config_checksum: &str) -> Result<Deplo
                     )])),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(pod::restricted_pod(
-                    vec![container],
-                    vec![
-                        Volume {
-                            name: "config".into(),
-                            secret: Some(SecretVolumeSource {
-                                secret_name: Some(names::centrifugo_config(cr)),
-                                default_mode: Some(0o440),
-                                ..SecretVolumeSource::default()
-                            }),
-                            ..Volume::default()
-                        },
-                        tmp_volume,
-                    ],
+                spec: Some(pod::scheduled(
+                    pod::restricted_pod(
+                        vec![container],
+                        vec![
+                            Volume {
+                                name: "config".into(),
+                                secret: Some(SecretVolumeSource {
+                                    secret_name: Some(names::centrifugo_config(cr)),
+                                    default_mode: Some(0o440),
+                                    ..SecretVolumeSource::default()
+                                }),
+                                ..Volume::default()
+                            },
+                            tmp_volume,
+                        ],
+                    ),
+                    &spec.scheduling,
+                    &labels::selector(cr, Component::Centrifugo),
+                    pod::DefaultSpread::AcrossZonesAndNodes,
                 )),
             },
             ..DeploymentSpec::default()

@@ -23,7 +23,14 @@ pub fn build(cr: &ChatSDKDeployment, image: &str) -> Result<Job, Error> {
             active_deadline_seconds: Some(900),
             // Kept a day for its logs; status.migratedImage records the outcome after that.
             ttl_seconds_after_finished: Some(86400),
-            template: pod::server_command(cr, Component::Migration, image, vec!["migrate".into()], None),
+            template: pod::server_command(
+                cr,
+                Component::Migration,
+                &cr.spec.migration.scheduling,
+                image,
+                vec!["migrate".into()],
+                None,
+            ),
             ..JobSpec::default()
         }),
         ..Job::default()

@@ -36,6 +36,7 @@ pub fn build(cr: &ChatSDKDeployment, image: &str, secrets_checksum: &str) -> Res
                     template: pod::server_command(
                         cr,
                         Component::Retention,
+                        &retention.scheduling,
                         image,
                         args,
                         Some(secrets_checksum),
