@@ -80,41 +80,45 @@ pub fn compute(
     let (api_ok, api_reason, api_message) = match (&observed.migration, &observed.api) {
         (Migration::Failed { image, message }, _) => (
             false,
-            "MigrationFailed",
+            "MigrationFailed".to_owned(),
             format!("database migration for {image} failed: {message}"),
         ),
         (_, None) => match &observed.migration {
             Migration::Running { image } => (
                 false,
-                "WaitingForMigration",
+                "WaitingForMigration".to_owned(),
                 format!("migrating the database for {image}"),
             ),
-            _ => (false, "Pending", "the API Deployment does not exist yet".into()),
+            _ => (
+                false,
+                "Pending".into(),
+                "the API Deployment does not exist yet".into(),
+            ),
         },
         (migration, Some(deployment)) => {
             let (ok, reason, message) = deployment_availability(deployment);
             match migration {
                 Migration::Running { image } if ok => (
                     true,
-                    "MigrationRunning",
+                    "MigrationRunning".to_owned(),
                     format!("{message}; migrating the database for {image}"),
                 ),
                 _ => (ok, reason, message),
             }
         }
     };
-    set(types::API_AVAILABLE, api_ok, api_reason, api_message);
+    set(types::API_AVAILABLE, api_ok, &api_reason, api_message);
 
     let centrifugo_ok = if spec.centrifugo.enabled {
         let (ok, reason, message) = match &observed.centrifugo {
             Some(d) => deployment_availability(d),
             None => (
                 false,
-                "Pending",
+                "Pending".to_owned(),
                 "the Centrifugo Deployment does not exist yet".into(),
             ),
         };
-        set(types::CENTRIFUGO_AVAILABLE, ok, reason, message);
+        set(types::CENTRIFUGO_AVAILABLE, ok, &reason, message);
         ok
     } else {
         set(
@@ -293,8 +297,11 @@ pub fn compute(
 }
 
 /// Available when the rollout is complete: the current template observed, every desired replica
-/// updated and available, and no old replica left.
-fn deployment_availability(deployment: &Deployment) -> (bool, &'static str, String) {
+/// updated and available, and no old replica left. Otherwise the Deployment's own account of why
+/// not, when it has one: pods it cannot create (`ReplicaFailure`, e.g. a missing PriorityClass
+/// or a pod security refusal), a rollout past its deadline, or too few available pods (pods
+/// Pending on a node selector no node matches).
+fn deployment_availability(deployment: &Deployment) -> (bool, String, String) {
     let desired = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let status = deployment.status.clone().unwrap_or_default();
     let current = status.observed_generation >= deployment.metadata.generation;
@@ -303,17 +310,26 @@ fn deployment_availability(deployment: &Deployment) -> (bool, &'static str, Stri
     let total = status.replicas.unwrap_or(0);
     let name = deployment.name_any();
     if current && updated == desired && total == desired && available >= desired {
-        (
+        return (
             true,
-            "Available",
+            "Available".into(),
             format!("{name}: {available}/{desired} replicas available"),
-        )
-    } else {
-        (
-            false,
-            "Progressing",
-            format!("{name}: {available}/{desired} available, {updated} updated"),
-        )
+        );
+    }
+    let counts = format!("{name}: {available}/{desired} available, {updated} updated");
+    let conditions = status.conditions.unwrap_or_default();
+    let find = |type_: &str, status: &str| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .and_then(|c| Some((c.reason.clone()?, c.message.clone().unwrap_or_default())))
+    };
+    match find("ReplicaFailure", "True")
+        .or_else(|| find("Progressing", "False"))
+        .or_else(|| find("Available", "False"))
+    {
+        Some((reason, message)) => (false, reason, format!("{counts}: {message}")),
+        None => (false, "Progressing".into(), counts),
     }
 }
 

@@ -23,11 +23,22 @@ pub fn validate(value: &Value) -> Result<(), Error> {
     if errors.is_empty()
         && let Err(cel) = kube::core::cel::Validator::new().validate(&schema, value, None)
     {
-        errors.extend(
-            cel.into_vec()
-                .into_iter()
-                .map(|e| format!("{}: Invalid value: {}", e.field_path, e.message)),
-        );
+        errors.extend(cel.into_vec().into_iter().map(|e| {
+            // Like the API server: a rule on a scalar field itself shows the value before the
+            // message; a rule of an enclosing object (fieldPath pointing at it) does not.
+            let keys = || e.field_path.split('.');
+            let at = keys().try_fold(value, |v, key| v.get(key));
+            let own_rule = keys()
+                .try_fold(&schema, |s, key| s.get("properties")?.get(key))
+                .and_then(|s| s.get("x-kubernetes-validations")?.as_array())
+                .is_some_and(|rules| rules.iter().any(|r| r["rule"] == e.rule.as_str()));
+            match at {
+                Some(scalar @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) if own_rule => {
+                    format!("{}: Invalid value: {scalar}: {}", e.field_path, e.message)
+                }
+                _ => format!("{}: Invalid value: {}", e.field_path, e.message),
+            }
+        }));
     }
     if errors.is_empty() {
         return Ok(());

@@ -169,6 +169,97 @@ fn cases() -> Vec<(&'static str, Value, String)> {
             ),
         ),
         (
+            "Centrifugo image of a major version the operator cannot configure",
+            json!({"centrifugo": {"image": "centrifugo/centrifugo:v4.1.5"}}),
+            invalid(
+                "spec.centrifugo.image: Invalid value: the image tag names a Centrifugo major version whose configuration the operator cannot write (it writes v5 and v6): use a v5 or v6 image, or set spec.centrifugo.version",
+            ),
+        ),
+        (
+            "unknown Centrifugo version",
+            json!({"centrifugo": {"version": "v7"}}),
+            invalid_unchecked(
+                "spec.centrifugo.version: Unsupported value: \"v7\": supported values: \"v5\", \"v6\"",
+            ),
+        ),
+        (
+            "toleration with an unknown operator",
+            json!({"api": {"scheduling": {"tolerations": [{"key": "k", "operator": "Sometimes"}]}}}),
+            invalid(
+                "spec.api.scheduling.tolerations: Invalid value: a toleration's operator must be `Equal` or `Exists`",
+            ),
+        ),
+        (
+            "toleration with an unknown effect",
+            json!({"retention": {"scheduling": {"tolerations": [{"key": "k", "effect": "NoRun"}]}}}),
+            invalid(
+                "spec.retention.scheduling.tolerations: Invalid value: a toleration's effect must be `NoSchedule`, `PreferNoSchedule`, `NoExecute` or empty (all effects)",
+            ),
+        ),
+        (
+            "toleration Exists with a value",
+            json!({"migration": {"scheduling": {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}}}),
+            invalid(
+                "spec.migration.scheduling.tolerations: Invalid value: a toleration with operator `Exists` must not have a value",
+            ),
+        ),
+        (
+            "toleration without key that is not Exists",
+            json!({"centrifugo": {"scheduling": {"tolerations": [{"operator": "Equal", "value": "v"}]}}}),
+            invalid(
+                "spec.centrifugo.scheduling.tolerations: Invalid value: a toleration without a key must have operator `Exists` (it tolerates every taint)",
+            ),
+        ),
+        (
+            "tolerationSeconds without NoExecute",
+            json!({"api": {"scheduling": {"tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 30}]}}}),
+            invalid(
+                "spec.api.scheduling.tolerations: Invalid value: tolerationSeconds is only allowed with effect `NoExecute`",
+            ),
+        ),
+        (
+            "topology spread with maxSkew 0",
+            json!({"api": {"scheduling": {"topologySpreadConstraints": [{"maxSkew": 0, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway"}]}}}),
+            invalid(
+                "spec.api.scheduling.topologySpreadConstraints: Invalid value: a topology spread constraint's maxSkew must be at least 1",
+            ),
+        ),
+        (
+            "topology spread with an unknown whenUnsatisfiable",
+            json!({"api": {"scheduling": {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "Sometimes"}]}}}),
+            invalid(
+                "spec.api.scheduling.topologySpreadConstraints: Invalid value: a topology spread constraint's whenUnsatisfiable must be `DoNotSchedule` or `ScheduleAnyway`",
+            ),
+        ),
+        (
+            "topology spread without a topologyKey",
+            json!({"centrifugo": {"scheduling": {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "", "whenUnsatisfiable": "DoNotSchedule"}]}}}),
+            invalid(
+                "spec.centrifugo.scheduling.topologySpreadConstraints: Invalid value: a topology spread constraint needs a topologyKey, e.g. `topology.kubernetes.io/zone`",
+            ),
+        ),
+        (
+            "minDomains with ScheduleAnyway",
+            json!({"api": {"scheduling": {"topologySpreadConstraints": [{"maxSkew": 1, "minDomains": 2, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}]}}}),
+            invalid(
+                "spec.api.scheduling.topologySpreadConstraints: Invalid value: minDomains must be at least 1, and only goes with whenUnsatisfiable `DoNotSchedule`",
+            ),
+        ),
+        (
+            "a system priority class",
+            json!({"api": {"scheduling": {"priorityClassName": "system-node-critical"}}}),
+            invalid(
+                "spec.api.scheduling.priorityClassName: Invalid value: \"system-node-critical\": `system-` priority classes are reserved for cluster components",
+            ),
+        ),
+        (
+            "a priority class name that is not a DNS name",
+            json!({"retention": {"scheduling": {"priorityClassName": "High Priority"}}}),
+            invalid(
+                "spec.retention.scheduling.priorityClassName: Invalid value: \"High Priority\": spec.retention.scheduling.priorityClassName in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'",
+            ),
+        ),
+        (
             "unknown log level",
             json!({"api": {"logLevel": "verbose"}}),
             invalid_unchecked(

@@ -79,4 +79,8 @@ pub struct ToolPaths {
     pub kubectl: PathBuf,
     /// moto's `moto_server`, for tests that need a moto of their own (e.g. with IAM enforced).
     pub moto_server: PathBuf,
+    /// The Centrifugo binary the environment runs, for tests that run one with a config of their own.
+    pub centrifugo: PathBuf,
+    /// Debian's `redis-server`, for tests that start a Redis of their own.
+    pub redis_server: PathBuf,
 }

@@ -1,6 +1,6 @@
 //! Installs the test environment's parts from the package registries, cached by version.
 //!
-//! - Debian packages (`apt-get`): PostgreSQL.
+//! - Debian packages (`apt-get`): PostgreSQL; Redis (for the Centrifugo Redis-engine test).
 //! - PyPI (`pip` into a private virtualenv): moto server.
 //! - Go module proxy (`go build`/`go install`): Kubernetes control plane, kubectl, etcd, kwok,
 //!   Centrifugo and helm. Nothing is downloaded from anywhere else.
@@ -45,10 +45,12 @@ pub struct Installed {
     pub helm: PathBuf,
     pub moto_server: PathBuf,
     pub postgres_bin: PathBuf,
+    pub redis_server: PathBuf,
 }
 
 pub fn install_all() -> Result<Installed> {
     let postgres_bin = install_postgres()?;
+    let redis_server = install_redis()?;
     let moto_server = install_moto()?;
     let kubernetes = build_go_module("kubernetes", KUBERNETES_VERSION, &kubernetes_version_ldflags())?;
     let kwok = go_install("kwok", KWOK_MODULE, "/cmd/kwok", KWOK_VERSION)?;
@@ -74,6 +76,7 @@ pub fn install_all() -> Result<Installed> {
         helm: helm.join("helm"),
         moto_server,
         postgres_bin,
+        redis_server,
     })
 }
 
@@ -84,6 +87,18 @@ fn install_postgres() -> Result<PathBuf> {
     }
     apt_install(&["postgresql", "postgresql-contrib"])?;
     find_postgres_bin().context("PostgreSQL is installed but no /usr/lib/postgresql/*/bin/postgres was found")
+}
+
+/// `redis-server` from Debian, installed only when missing; tests start their own on loopback.
+fn install_redis() -> Result<PathBuf> {
+    let server = PathBuf::from("/usr/bin/redis-server");
+    if !server.is_file() {
+        apt_install(&["redis-server"])?;
+    }
+    server
+        .is_file()
+        .then_some(server)
+        .context("redis-server is installed but /usr/bin/redis-server was not found")
 }
 
 fn find_postgres_bin() -> Option<PathBuf> {

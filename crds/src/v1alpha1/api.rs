@@ -4,6 +4,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::scheduling::SchedulingSpec;
 use super::schema;
 
 /// The chat API server (`chatsdk-server serve`).
@@ -42,6 +43,9 @@ pub struct ApiSpec {
     /// A PodDisruptionBudget for the API pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_disruption_budget: Option<PodDisruptionBudgetSpec>,
+    /// Where the API pods run. By default they spread across zones and nodes (a preference).
+    #[serde(default)]
+    pub scheduling: SchedulingSpec,
 }
 
 impl Default for ApiSpec {
@@ -56,6 +60,7 @@ impl Default for ApiSpec {
             require_mfa: false,
             autoscaling: None,
             pod_disruption_budget: None,
+            scheduling: SchedulingSpec::default(),
         }
     }
 }

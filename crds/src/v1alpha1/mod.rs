@@ -5,8 +5,10 @@ mod centrifugo;
 mod compliance;
 mod database;
 mod ingress;
+mod migration;
 mod network_policy;
 mod retention;
+mod scheduling;
 mod secrets;
 mod status;
 
@@ -14,12 +16,14 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 pub use api::{ApiSpec, AutoscalingSpec, LogLevel, PodDisruptionBudgetSpec, ResourcesSpec};
-pub use centrifugo::{CentrifugoSpec, RedisSpec};
+pub use centrifugo::{CentrifugoSpec, CentrifugoVersion, RedisSpec};
 pub use compliance::{ComplianceProfile, ComplianceSpec};
 pub use database::{DatabaseSpec, ExistingSecretSource, RdsSpec, SecretsManagerDatabaseSource, SslMode};
 pub use ingress::IngressSpec;
+pub use migration::MigrationSpec;
 pub use network_policy::{DatabaseEgressSpec, IngressFromSpec, NetworkPolicySpec, RedisEgressSpec};
 pub use retention::RetentionSpec;
+pub use scheduling::SchedulingSpec;
 pub use secrets::{SecretKeySource, SecretSource, SecretsManagerKeySource, SecretsSpec};
 pub use status::{ChatSDKDeploymentStatus, ComplianceFinding, Phase, condition_types};
 
@@ -72,6 +76,9 @@ pub struct ChatSDKDeploymentSpec {
     /// NetworkPolicies around the instance's pods (default deny, then only what ChatSDK needs).
     #[serde(default)]
     pub network_policy: NetworkPolicySpec,
+    /// The database migration Job run for each new API image.
+    #[serde(default)]
+    pub migration: MigrationSpec,
     /// The message-retention CronJob.
     #[serde(default)]
     pub retention: RetentionSpec,

@@ -3,6 +3,8 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
+use super::scheduling::SchedulingSpec;
+
 /// Message retention (`chatsdk-server retention`), weekly by default as the guide schedules it.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -30,6 +32,9 @@ pub struct RetentionSpec {
     #[serde(default = "default_batch_size")]
     #[schemars(range(min = 1, max = 100000))]
     pub batch_size: i32,
+    /// Where the retention Job's pod runs.
+    #[serde(default)]
+    pub scheduling: SchedulingSpec,
 }
 
 impl Default for RetentionSpec {
@@ -41,6 +46,7 @@ impl Default for RetentionSpec {
             time_zone: None,
             archive: true,
             batch_size: default_batch_size(),
+            scheduling: SchedulingSpec::default(),
         }
     }
 }

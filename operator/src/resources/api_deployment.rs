@@ -4,17 +4,15 @@
 use std::collections::BTreeMap;
 
 use chatsdk_crds::ChatSDKDeployment;
-use chatsdk_crds::v1alpha1::ResourcesSpec;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretEnvSource,
+    Container, ContainerPort, EnvFromSource, EnvVar, PodTemplateSpec, SecretEnvSource,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{metadata, pod_security};
+use super::metadata;
+use super::pod::{self, env_var};
 use crate::error::Error;
 use crate::labels::{self, Component, names};
 
@@ -22,7 +20,7 @@ pub const CONTAINER: &str = "api";
 
 pub fn build(cr: &ChatSDKDeployment, image: &str, secrets_checksum: &str) -> Result<Deployment, Error> {
     let api = &cr.spec.api;
-    let (tmp_volume, tmp_mount) = pod_security::tmp_volume();
+    let (tmp_volume, tmp_mount) = pod::tmp_volume();
     let container = Container {
         name: CONTAINER.into(),
         image: Some(image.to_owned()),
@@ -41,10 +39,10 @@ pub fn build(cr: &ChatSDKDeployment, image: &str, secrets_checksum: &str) -> Res
             }),
             ..EnvFromSource::default()
         }]),
-        resources: Some(resources(&api.resources)),
-        readiness_probe: Some(http_probe("/ready", 5)),
-        liveness_probe: Some(http_probe("/health", 10)),
-        security_context: Some(pod_security::container_security_context()),
+        resources: Some(pod::resources(&api.resources)),
+        readiness_probe: Some(pod::http_probe("/ready", "http", 5)),
+        liveness_probe: Some(pod::http_probe("/health", "http", 10)),
+        security_context: Some(pod::container_security_context()),
         volume_mounts: Some(vec![tmp_mount]),
         ..Container::default()
     };
@@ -74,7 +72,12 @@ pub fn build(cr: &ChatSDKDeployment, image: &str, secrets_checksum: &str) -> Res
                     )])),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(pod_security::restricted_pod(vec![container], vec![tmp_volume])),
+                spec: Some(pod::scheduled(
+                    pod::restricted_pod(vec![container], vec![tmp_volume]),
+                    &api.scheduling,
+                    &labels::selector(cr, Component::Api),
+                    pod::DefaultSpread::AcrossZonesAndNodes,
+                )),
             },
             ..DeploymentSpec::default()
         }),
@@ -86,61 +89,16 @@ pub fn build(cr: &ChatSDKDeployment, image: &str, secrets_checksum: &str) -> Res
 fn environment(cr: &ChatSDKDeployment) -> Vec<EnvVar> {
     let api = &cr.spec.api;
     let mut env = vec![
-        env("NODE_ENV", "production"),
-        env("PORT", &api.port.to_string()),
-        env("LOG_LEVEL", api.log_level.as_str()),
-        env("FORCE_HTTPS", "true"),
-        env("SECURE_COOKIES", "true"),
-        env(
-            "SESSION_TIMEOUT_MINUTES",
-            &api.session_timeout_minutes.to_string(),
-        ),
-        env("REQUIRE_MFA", if api.require_mfa { "true" } else { "false" }),
+        env_var("NODE_ENV", "production"),
+        env_var("PORT", api.port.to_string()),
+        env_var("LOG_LEVEL", api.log_level.as_str()),
+        env_var("FORCE_HTTPS", "true"),
+        env_var("SECURE_COOKIES", "true"),
+        env_var("SESSION_TIMEOUT_MINUTES", api.session_timeout_minutes.to_string()),
+        env_var("REQUIRE_MFA", if api.require_mfa { "true" } else { "false" }),
     ];
     if cr.spec.centrifugo.enabled {
         env.push(env_var("CENTRIFUGO_API_URL", super::centrifugo::api_url(cr)));
     }
     env
-}
-
-fn env(name: &str, value: &str) -> EnvVar {
-    env_var(name, value.to_owned())
-}
-
-pub(crate) fn env_var(name: &str, value: String) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value),
-        ..EnvVar::default()
-    }
-}
-
-pub(crate) fn http_probe(path: &str, period_seconds: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.into()),
-            port: IntOrString::String("http".into()),
-            scheme: Some("HTTP".into()),
-            ..HTTPGetAction::default()
-        }),
-        period_seconds: Some(period_seconds),
-        timeout_seconds: Some(2),
-        failure_threshold: Some(3),
-        ..Probe::default()
-    }
-}
-
-pub(crate) fn resources(spec: &ResourcesSpec) -> ResourceRequirements {
-    let mut limits = BTreeMap::from([("memory".to_owned(), Quantity(spec.memory_limit.clone()))]);
-    if let Some(cpu) = &spec.cpu_limit {
-        limits.insert("cpu".into(), Quantity(cpu.clone()));
-    }
-    ResourceRequirements {
-        requests: Some(BTreeMap::from([
-            ("cpu".to_owned(), Quantity(spec.cpu_request.clone())),
-            ("memory".to_owned(), Quantity(spec.memory_request.clone())),
-        ])),
-        limits: Some(limits),
-        ..ResourceRequirements::default()
-    }
 }

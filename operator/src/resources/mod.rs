@@ -10,8 +10,8 @@ pub mod ingress;
 pub mod instance_secret;
 pub mod migration_job;
 pub mod network_policy;
+pub mod pod;
 pub mod pod_disruption_budget;
-pub mod pod_security;
 pub mod retention_cronjob;
 
 use std::collections::BTreeMap;

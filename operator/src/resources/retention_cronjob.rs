@@ -3,7 +3,7 @@
 use chatsdk_crds::ChatSDKDeployment;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 
-use super::{metadata, migration_job};
+use super::{metadata, pod};
 use crate::error::Error;
 use crate::labels::{Component, names};
 
@@ -33,9 +33,10 @@ pub fn build(cr: &ChatSDKDeployment, image: &str, secrets_checksum: &str) -> Res
             job_template: JobTemplateSpec {
                 spec: Some(JobSpec {
                     backoff_limit: Some(2),
-                    template: migration_job::server_pod(
+                    template: pod::server_command(
                         cr,
                         Component::Retention,
+                        &retention.scheduling,
                         image,
                         args,
                         Some(secrets_checksum),

@@ -65,6 +65,8 @@ fn start(installed: &install::Installed, state: &std::path::Path) -> Result<Endp
             helm: installed.helm.clone(),
             kubectl: installed.kubectl.clone(),
             moto_server: installed.moto_server.clone(),
+            centrifugo: installed.centrifugo.clone(),
+            redis_server: installed.redis_server.clone(),
         },
     })
 }
